@@ -1,0 +1,117 @@
+"""Every setting of the worker, in one place: names, defaults, validation.
+
+The names and defaults of the original worker are kept exactly (AWS_REGION … SQS_FINAL_QUEUE_URL);
+the rest were added for reliability, drain mode and alignment tuning. The Helm chart renders its
+environment from this model's fields (tests/chart checks the two agree), so a new setting only
+needs adding here and to the chart's `worker.env` values.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# AWS SQS quotas (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html)
+MAX_WAIT_TIME_SECONDS = 20
+MAX_VISIBILITY_TIMEOUT_SECONDS = 12 * 60 * 60
+
+
+class Backend(StrEnum):
+    OPENAI = "openai"  # openai-whisper PyTorch weights (the original worker's engine)
+    FASTER_WHISPER = "faster-whisper"  # CTranslate2 weights
+
+
+class Device(StrEnum):
+    CUDA = "cuda"
+    CPU = "cpu"
+
+
+class Settings(BaseSettings):
+    """The worker's configuration, read from environment variables (case-insensitive)."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    # --- storage and queues (names and defaults of the original worker) ---
+    aws_region: str = "us-east-1"
+    audio_bucket: str = "portal-daf-yomi-audio"
+    text_bucket: str = "final-transcription"
+    output_bucket: str = "final-transcription"
+    sqs_queue_url: str | None = None
+    sqs_final_queue_url: str | None = None
+    # boto3 reads AWS_ENDPOINT_URL itself; declared so it is validated, documented and in the chart.
+    aws_endpoint_url: str | None = None
+
+    # --- model (names and defaults of the original worker) ---
+    whisper_model: str = Field("base", min_length=1)
+    device: Device = Device.CUDA
+    language: str = Field("he", pattern=r"^[a-z]{2,3}$")
+    token_step: Annotated[int, Field(ge=1, le=1000)] = 200
+    whisper_cache: Path = Path("/opt/models/whisper")
+    whisper_backend: Backend = Backend.FASTER_WHISPER
+    # int8 on CPU, float16 on GPU when unset (CTranslate2 compute types; ignored by openai-whisper).
+    compute_type: str | None = Field(None, pattern=r"^(default|auto|int8|int8_float16|int8_float32|int8_bfloat16|int16|float16|bfloat16|float32)$")
+
+    # --- output keys ---
+    # Prepended to `<text_key without extension>` for the .vtt/.json outputs.
+    output_prefix: str = ""
+    # Derives the audio key from a text key for S3 event messages. Fields: {stem} = the key without
+    # its extension, {name} = its last path part without extension, {dir} = the folder ('' at top).
+    audio_key_template: str = "{stem}.mp3"
+
+    # --- drain mode: how a ScaledJob pod ends ---
+    max_messages: Annotated[int, Field(ge=0)] = 0  # 0 = no limit
+    idle_timeout_seconds: Annotated[float, Field(ge=0)] = 0  # 0 = never exit when idle
+
+    # --- queue reliability ---
+    wait_time_seconds: Annotated[int, Field(ge=0, le=MAX_WAIT_TIME_SECONDS)] = MAX_WAIT_TIME_SECONDS
+    visibility_timeout_seconds: Annotated[int, Field(ge=10, le=MAX_VISIBILITY_TIMEOUT_SECONDS)] = 120
+    # Seconds to let a running alignment finish after SIGTERM before releasing its message.
+    shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 20
+    # Attempts for transient AWS errors (throttling, network) before a job is given up for now.
+    aws_max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
+    # Where audio is downloaded while aligning (an emptyDir in the cluster).
+    scratch_dir: Path | None = None
+
+    log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+
+    @model_validator(mode="after")
+    def _heartbeat_fits(self) -> Settings:
+        if self.visibility_timeout_seconds <= self.wait_time_seconds:
+            raise ValueError("VISIBILITY_TIMEOUT_SECONDS must be longer than WAIT_TIME_SECONDS")
+        return self
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        """Extend visibility three times per timeout, so one missed beat never releases the message."""
+        return self.visibility_timeout_seconds / 3
+
+    @property
+    def effective_compute_type(self) -> str:
+        if self.compute_type:
+            return self.compute_type
+        return "float16" if self.device is Device.CUDA else "int8"
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message is one line naming the variable."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming the first bad variable and what is wrong with it."""
+    first = error.errors()[0]
+    name = "_".join(str(part) for part in first["loc"]).upper() or "configuration"
+    value = first.get("input")
+    shown = f" (got {value!r})" if value is not None and not isinstance(value, dict) else ""
+    return f"{name}: {first['msg']}{shown}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment (plus explicit overrides from the CLI), or raise ConfigError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error)) from error
