@@ -1,0 +1,34 @@
+"""Decoding audio to what Whisper consumes: 16 kHz mono float32, through ffmpeg."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 16_000
+
+
+class AudioError(ValueError):
+    """The audio cannot be decoded (missing, corrupt, not audio, or silent-empty)."""
+
+
+def load_audio(path: Path) -> np.ndarray:
+    """The whole file as float32 samples in [-1, 1] at 16 kHz mono."""
+    command = [
+        "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "0",
+        "-i", str(path), "-f", "s16le", "-ac", "1", "-ar", str(SAMPLE_RATE), "-",
+    ]  # fmt: skip
+    try:
+        done = subprocess.run(command, capture_output=True, check=False)
+    except FileNotFoundError as error:
+        raise RuntimeError("ffmpeg is not installed (apt-get install ffmpeg)") from error
+    if done.returncode != 0:
+        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        reason = lines[-1] if lines else f"ffmpeg exited {done.returncode}"
+        raise AudioError(f"audio {path.name} cannot be decoded: {reason}")
+    samples = np.frombuffer(done.stdout, np.int16).astype(np.float32) / 32768.0
+    if samples.size < SAMPLE_RATE // 10:
+        raise AudioError(f"audio {path.name} has no sound (under 0.1 s decoded)")
+    return samples

@@ -1,0 +1,52 @@
+"""Reading the corrected transcript: the one input that must reach the outputs word for word.
+
+Accepted forms (decided by content, not by file extension):
+- UTF-8 plain text, any line breaks (a byte-order mark is dropped);
+- a JSON transcript: `{"text": "..."}`, or a Whisper/stable-ts result `{"segments": [{"text": ...}, ...]}`
+  (segment texts are joined with line breaks).
+A "word" is a maximal run of non-whitespace characters, punctuation included, exactly as written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+_WORD = re.compile(r"\S+")
+
+
+class TranscriptError(ValueError):
+    """The transcript cannot be used (undecodable, malformed or empty)."""
+
+
+def decode_transcript(data: bytes, name: str = "transcript") -> str:
+    """The transcript's text, from the bytes of a text or JSON file."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise TranscriptError(f"{name} is not UTF-8 text (byte {error.start})") from error
+    if text.lstrip().startswith(("{", "[")):
+        text = _text_of_json(text, name)
+    if "\x00" in text:
+        raise TranscriptError(f"{name} contains NUL bytes: not a text file")
+    if not split_words(text):
+        raise TranscriptError(f"{name} is empty: no words to align")
+    return text
+
+
+def _text_of_json(raw: str, name: str) -> str:
+    try:
+        document = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise TranscriptError(f"{name} looks like JSON but does not parse: {error.msg} at line {error.lineno}") from error
+    if isinstance(document, dict) and isinstance(document.get("segments"), list):
+        texts = [segment.get("text") for segment in document["segments"] if isinstance(segment, dict)]
+        if all(isinstance(text, str) for text in texts):
+            return "\n".join(text.strip() for text in texts)
+    if isinstance(document, dict) and isinstance(document.get("text"), str):
+        return str(document["text"])
+    raise TranscriptError(f'{name} is JSON without a "text" string or "segments" with texts')
+
+
+def split_words(text: str) -> list[str]:
+    return _WORD.findall(text)
