@@ -6,6 +6,8 @@ batch mode and the benchmark all call `Aligner.align`, so they publish the same 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import time
 from collections.abc import Callable
@@ -19,7 +21,7 @@ from worker.audio import SAMPLE_RATE, load_audio
 from worker.fidelity import Repairs, TimedWord, reconcile
 from worker.models import load_model, resolve_model
 from worker.settings import Backend, Device, Settings
-from worker.text import split_words
+from worker.text import line_ends, split_words
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ class AlignmentOptions:
 @dataclass(frozen=True)
 class Alignment:
     words: list[TimedWord]
+    line_ends: frozenset[int]  # indexes of words followed by a line break in the text
     duration: float
     language: str
     repairs: Repairs
@@ -100,15 +103,20 @@ class Aligner:
         duration = len(samples) / SAMPLE_RATE
         words = split_words(text)
         started = time.perf_counter()
-        result = self._model.align(
-            samples,
-            " ".join(words),
-            language=options.language,
-            token_step=options.token_step,
-            verbose=None,
-            progress_callback=progress,
-            **options.engine,
-        )
+        # stable-ts draws a tqdm bar on stderr even with verbose=None; keep its real warnings as logs.
+        with contextlib.redirect_stderr(io.StringIO()) as engine_stderr:
+            result = self._model.align(
+                samples,
+                " ".join(words),
+                language=options.language,
+                token_step=options.token_step,
+                verbose=None,
+                progress_callback=progress,
+                **options.engine,
+            )
+        for line in engine_stderr.getvalue().splitlines():
+            if line.strip() and "\r" not in line and "it/s]" not in line and "sec/s]" not in line:
+                log.warning("stable-ts: %s", line.strip())
         if result is None:
             raise AlignmentFailed("the engine could not align the text with the audio")
         engine_words = [
@@ -121,6 +129,17 @@ class Aligner:
         if repairs.total:
             log.warning(
                 "engine changed the text (%d inserted, %d dropped, %d re-split); repaired",
-                repairs.inserted, repairs.dropped, repairs.resplit,
-            )  # fmt: skip
-        return Alignment(timed, duration, options.language, repairs, len(engine_words), seconds, self.model_name)
+                repairs.inserted,
+                repairs.dropped,
+                repairs.resplit,
+            )
+        return Alignment(
+            timed,
+            line_ends(text),
+            duration,
+            options.language,
+            repairs,
+            len(engine_words),
+            seconds,
+            self.model_name,
+        )

@@ -17,9 +17,23 @@ class AudioError(ValueError):
 def load_audio(path: Path) -> np.ndarray:
     """The whole file as float32 samples in [-1, 1] at 16 kHz mono."""
     command = [
-        "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "0",
-        "-i", str(path), "-f", "s16le", "-ac", "1", "-ar", str(SAMPLE_RATE), "-",
-    ]  # fmt: skip
+        "ffmpeg",
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-threads",
+        "0",
+        "-i",
+        str(path),
+        "-f",
+        "s16le",
+        "-ac",
+        "1",
+        "-ar",
+        str(SAMPLE_RATE),
+        "-",
+    ]
     try:
         done = subprocess.run(command, capture_output=True, check=False)
     except FileNotFoundError as error:

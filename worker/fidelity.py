@@ -41,11 +41,15 @@ def _key(word: str) -> str:
     return word.strip()
 
 
-def reconcile(text_words: list[str], engine: list[TimedWord], duration: float) -> tuple[list[TimedWord], Repairs]:
+def reconcile(
+    text_words: list[str], engine: list[TimedWord], duration: float
+) -> tuple[list[TimedWord], Repairs]:
     """Timed words carrying exactly `text_words`, with times taken from `engine`."""
     spans: list[tuple[float, float, float] | None] = [None] * len(text_words)
     inserted = resplit = 0
-    matcher = SequenceMatcher(None, [_key(w) for w in text_words], [_key(w.word) for w in engine], autojunk=False)
+    matcher = SequenceMatcher(
+        None, [_key(w) for w in text_words], [_key(w.word) for w in engine], autojunk=False
+    )
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             for offset in range(i2 - i1):

@@ -53,7 +53,10 @@ class Settings(BaseSettings):
     whisper_cache: Path = Path("/opt/models/whisper")
     whisper_backend: Backend = Backend.FASTER_WHISPER
     # int8 on CPU, float16 on GPU when unset (CTranslate2 compute types; ignored by openai-whisper).
-    compute_type: str | None = Field(None, pattern=r"^(default|auto|int8|int8_float16|int8_float32|int8_bfloat16|int16|float16|bfloat16|float32)$")
+    compute_type: str | None = Field(
+        None,
+        pattern=r"^(default|auto|int8|int8_float16|int8_float32|int8_bfloat16|int16|float16|bfloat16|float32)$",
+    )
 
     # --- output keys ---
     # Prepended to `<text_key without extension>` for the .vtt/.json outputs.
@@ -69,6 +72,9 @@ class Settings(BaseSettings):
     # --- queue reliability ---
     wait_time_seconds: Annotated[int, Field(ge=0, le=MAX_WAIT_TIME_SECONDS)] = MAX_WAIT_TIME_SECONDS
     visibility_timeout_seconds: Annotated[int, Field(ge=10, le=MAX_VISIBILITY_TIMEOUT_SECONDS)] = 120
+    # How long a message that failed for good (bad input) stays hidden before its next receive; after
+    # the queue's maxReceiveCount receives, SQS's redrive policy moves it to the dead-letter queue.
+    failed_retry_delay_seconds: Annotated[int, Field(ge=0, le=MAX_VISIBILITY_TIMEOUT_SECONDS)] = 300
     # Seconds to let a running alignment finish after SIGTERM before releasing its message.
     shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 20
     # Attempts for transient AWS errors (throttling, network) before a job is given up for now.

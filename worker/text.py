@@ -38,7 +38,9 @@ def _text_of_json(raw: str, name: str) -> str:
     try:
         document = json.loads(raw)
     except json.JSONDecodeError as error:
-        raise TranscriptError(f"{name} looks like JSON but does not parse: {error.msg} at line {error.lineno}") from error
+        raise TranscriptError(
+            f"{name} looks like JSON but does not parse: {error.msg} at line {error.lineno}"
+        ) from error
     if isinstance(document, dict) and isinstance(document.get("segments"), list):
         texts = [segment.get("text") for segment in document["segments"] if isinstance(segment, dict)]
         if all(isinstance(text, str) for text in texts):
@@ -50,3 +52,14 @@ def _text_of_json(raw: str, name: str) -> str:
 
 def split_words(text: str) -> list[str]:
     return _WORD.findall(text)
+
+
+def line_ends(text: str) -> frozenset[int]:
+    """Indexes of the words followed by a line break: the author's own cue boundaries."""
+    ends = set()
+    matches = list(_WORD.finditer(text))
+    for index, (word, following) in enumerate(zip(matches, [*matches[1:], None], strict=True)):
+        gap = text[word.end() : following.start() if following else len(text)]
+        if "\n" in gap and following is not None:
+            ends.add(index)
+    return frozenset(ends)

@@ -1,0 +1,90 @@
+"""Wiring: builds the clients, the model and the runner for each mode of the `timestamp` command."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from worker.alignment import Aligner, AlignmentFailed
+from worker.audio import AudioError
+from worker.batch import BatchError, default_index, default_outcome_file, read_items, run_batch
+from worker.jobs import JobRunner
+from worker.local import OutputExists, align_files, check_outputs
+from worker.models import ModelNotFound, fetch_model
+from worker.outputs import FidelityError
+from worker.queue import Notifier, WorkQueue
+from worker.service import QueueWorker
+from worker.settings import Backend, Settings
+from worker.shutdown import Shutdown
+from worker.storage import Storage, aws_client
+from worker.text import TranscriptError
+
+log = logging.getLogger(__name__)
+
+
+class ConfigurationProblem(Exception):
+    """The worker cannot start as configured."""
+
+
+class InputProblem(Exception):
+    """The given input cannot be aligned."""
+
+
+def _aligner(settings: Settings) -> Aligner:
+    try:
+        return Aligner.from_settings(settings)
+    except ModelNotFound as error:
+        raise ConfigurationProblem(str(error)) from error
+
+
+def run_worker(settings: Settings) -> int:
+    if not settings.sqs_queue_url:
+        raise ConfigurationProblem(
+            "SQS_QUEUE_URL: required in worker mode (or use `timestamp align` for local files)"
+        )
+    shutdown = Shutdown(settings.shutdown_grace_seconds).install()
+    aligner = _aligner(settings)  # once per process, before the first message
+    sqs = aws_client("sqs", settings)
+    queue = WorkQueue(
+        sqs, settings.sqs_queue_url, settings.wait_time_seconds, settings.visibility_timeout_seconds
+    )
+    runner = JobRunner(settings, aligner, Storage(aws_client("s3", settings)))
+    log.info("worker ready: queue %s, model %s", settings.sqs_queue_url, aligner.model_name)
+    return QueueWorker(settings, queue, Notifier(sqs, settings.sqs_final_queue_url), runner, shutdown).run()
+
+
+def run_batch_file(settings: Settings, items: Path, index: int | None, outcome_file: Path | None) -> int:
+    try:
+        jobs = read_items(items, index if index is not None else default_index())
+    except BatchError as error:
+        raise InputProblem(str(error)) from error
+    runner = JobRunner(settings, _aligner(settings), Storage(aws_client("s3", settings)))
+    notifier = Notifier(aws_client("sqs", settings), settings.sqs_final_queue_url)
+    return run_batch(jobs, runner, notifier, outcome_file or default_outcome_file())
+
+
+def run_align(
+    settings: Settings, audio: Path, text: Path, out_dir: Path, overwrite: bool, quiet: bool
+) -> int:
+    for path in (audio, text):
+        if not path.is_file():
+            raise InputProblem(f"{path} does not exist or is not a file")
+    try:
+        check_outputs(audio, text, out_dir, overwrite)
+        rendered = align_files(_aligner(settings), audio, text, out_dir, quiet)
+    except (OutputExists, TranscriptError, AudioError, AlignmentFailed, FidelityError) as error:
+        raise InputProblem(str(error)) from error
+    quality = rendered.json_document["quality"]
+    print(
+        f"wrote {out_dir / text.stem}.vtt and .json: {quality['words']} words, "
+        f"{quality['audio_seconds']:.0f} s of audio aligned in {quality['align_seconds']:.1f} s"
+    )
+    return 0
+
+
+def run_fetch_model(name: str, backend: Backend, cache: Path) -> int:
+    try:
+        print(fetch_model(name, backend, cache))
+    except ModelNotFound as error:
+        raise ConfigurationProblem(str(error)) from error
+    return 0

@@ -1,0 +1,95 @@
+"""Batch mode: align given items without a work queue (the AlignmentRun operator's Jobs run this).
+
+Items file: `{"items": [{"audio_key": "...", "text_key": "..."}, ...]}`. With an index (`--index`
+or `JOB_COMPLETION_INDEX`, set by an Indexed Job) only that item runs; otherwise all, in order.
+Each outcome is printed as one JSON line (the completion notice) and the last one is also written to
+the outcome file (default /dev/termination-log: it becomes the pod's termination message).
+Exit status: 0 all succeeded, 1 a permanent failure, 75 a transient failure (a retry may help).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from worker.jobs import JobRunner
+from worker.messages import AlignmentJob, CompletionNotice
+from worker.queue import Notifier
+
+EXIT_PERMANENT = 1
+EXIT_TRANSIENT = 75  # EX_TEMPFAIL
+TERMINATION_LOG = Path("/dev/termination-log")
+TERMINATION_MESSAGE_LIMIT = 4096  # bytes Kubernetes keeps of a termination message
+
+
+class BatchItems(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[AlignmentJob]
+
+
+class BatchError(ValueError):
+    """The items file or index is unusable."""
+
+
+def read_items(path: Path, index: int | None) -> list[AlignmentJob]:
+    try:
+        items = BatchItems.model_validate_json(path.read_bytes()).items
+    except OSError as error:
+        raise BatchError(f"items file {path}: {error.strerror}") from error
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise BatchError(f"items file {path}: {where}: {first['msg']}") from error
+    if index is None:
+        return items
+    if not 0 <= index < len(items):
+        raise BatchError(f"index {index} is out of range: {path} has {len(items)} item(s)")
+    return [items[index]]
+
+
+def default_index() -> int | None:
+    raw = os.environ.get("JOB_COMPLETION_INDEX")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise BatchError(f"JOB_COMPLETION_INDEX must be a number, got {raw!r}")
+    return int(raw)
+
+
+def run_batch(
+    jobs: list[AlignmentJob], runner: JobRunner, notifier: Notifier, outcome_file: Path | None
+) -> int:
+    status = 0
+    notice: CompletionNotice | None = None
+    for job in jobs:
+        outcome = runner.run(job)
+        notice = outcome.notice
+        line = notice.model_dump_json()
+        print(line, flush=True)
+        notifier.send(line)
+        if notice.status == "failed":
+            status = max(status, EXIT_TRANSIENT if outcome.transient else EXIT_PERMANENT)
+    if notice is not None and outcome_file is not None:
+        _write_outcome(outcome_file, notice)
+    return status
+
+
+def _write_outcome(path: Path, notice: CompletionNotice) -> None:
+    body = notice.model_dump(exclude_none=True)
+    text = json.dumps(body, ensure_ascii=False)
+    if len(text.encode()) > TERMINATION_MESSAGE_LIMIT:
+        body.pop("quality", None)
+        body["error"] = (body.get("error") or "")[:1000] or None
+        text = json.dumps({k: v for k, v in body.items() if v is not None}, ensure_ascii=False)
+    try:
+        path.write_text(text)
+    except OSError as error:
+        print(f"timestamp: cannot write outcome to {path}: {error.strerror}", file=sys.stderr)
+
+
+def default_outcome_file() -> Path | None:
+    return TERMINATION_LOG if os.access(TERMINATION_LOG, os.W_OK) else None
