@@ -1,0 +1,111 @@
+"""Alignment accuracy benchmark: `uv run python -m bench [--configs A,B] [--sets en,he]`.
+
+Runs each configuration through the worker's own alignment core (`Aligner.align`, faster-whisper
+base, int8 on CPU) on each set, always together with the baseline (stable-ts defaults) so real-time
+factors come from the same run on the same (noisy) machine. Writes results.md, results.json and
+errors.png to bench/results/<run name>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from bench.configs import BASELINE, CONFIGS
+from bench.datasets import REPO, SETS, Dataset
+from bench.metrics import Fidelity, Score, boundary_errors, fidelity, score, sentence_errors
+from bench.report import table, write
+from worker.alignment import Aligner
+from worker.models import fetch_model
+from worker.settings import Backend, Device
+from worker.text import split_words
+
+RESULTS = REPO / "bench" / "results"
+
+
+def run_config(aligner: Aligner, config: str, data: Dataset) -> Score:
+    options = CONFIGS[config].options
+    signed, sentence_abs = [], []
+    fid, repairs, wall = Fidelity(), 0, 0.0
+    for clip in data.clips:
+        clip_options = dataclasses.replace(options, language=clip.language)
+        started = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = aligner.align(clip.audio, clip.text, clip_options)
+        wall += time.perf_counter() - started
+        for w in caught:
+            logging.info("%s/%s: stable-ts warned: %s", config, clip.name, w.message)
+        fid = fid + fidelity(split_words(clip.text), [w.word for w in result.words])
+        repairs += result.repairs.total
+        signed.append(boundary_errors(clip.words, result.words))
+        if clip.sentences:
+            sentence_abs.append(sentence_errors(clip.words, result.words, clip.sentences))
+    return score(
+        np.concatenate(signed),
+        fid,
+        repairs,
+        data.duration,
+        wall,
+        np.concatenate(sentence_abs) if sentence_abs else None,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", default="all", help=f"comma-separated, or 'all' ({', '.join(CONFIGS)})")
+    parser.add_argument("--sets", default="en,he", help=f"comma-separated of {', '.join(SETS)}")
+    parser.add_argument("--run", default="latest", help="results folder name under bench/results/")
+    parser.add_argument("--model", default="base")
+    parser.add_argument("--cache", type=Path, default=REPO / "models", help="model cache (WHISPER_CACHE)")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the baseline row (exploration only)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    for noisy in ("faster_whisper", "worker.alignment", "stable_whisper"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+    names = list(CONFIGS) if args.configs == "all" else args.configs.split(",")
+    unknown = [n for n in names if n not in CONFIGS]
+    if unknown:
+        parser.error(f"unknown configurations: {', '.join(unknown)}")
+    if not args.no_baseline and BASELINE not in names:
+        names.insert(0, BASELINE)
+
+    fetch_model(args.model, Backend.FASTER_WHISPER, args.cache)
+    aligner = Aligner.load(args.model, Backend.FASTER_WHISPER, args.cache, Device.CPU, "int8")
+    datasets = [SETS[s](RESULTS / "cache") if s == "he" else SETS[s]() for s in args.sets.split(",")]
+    for data in datasets:
+        logging.info("%s: %d clips, %.1f s, %d words", data.name, len(data.clips), data.duration,
+                     sum(len(c.words) for c in data.clips))  # fmt: skip
+
+    results: dict[str, dict[str, Score]] = {}
+    for name in names:
+        results[name] = {}
+        for data in datasets:
+            s = score_ = run_config(aligner, name, data)
+            results[name][data.name] = s
+            logging.info(
+                "%-28s %-22s ≤50 %5.1f%% ≤100 %5.1f%% ≤200 %5.1f%% median %4.0f ms mean %5.0f ms fid %d RTF %.3f",
+                name, data.name, 100 * s.within[50], 100 * s.within[100], 100 * s.within[200],
+                s.median_ms, s.mean_ms, score_.fidelity.total, s.rtf,
+            )  # fmt: skip
+    header = (
+        f"Whisper {args.model} (faster-whisper, int8, CPU), {platform.processor() or platform.machine()}, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}. RTF = wall seconds of Aligner.align / audio seconds.\n\n"
+    )
+    folder = write(results, RESULTS / args.run, header)
+    print(table(results))
+    print(f"written to {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

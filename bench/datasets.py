@@ -1,0 +1,83 @@
+"""The benchmark's sets: audio, the text to align, and reference word times.
+
+- `en_mfa_word_reference`: real spontaneous English (vendored in data/realdata, MIT, see its SOURCE.md);
+  the two non-lexical reference tokens (`[adif]`, `<vocnoise>`) are dropped from text and scoring,
+  leaving 186 words = 372 boundaries.
+- `he_synthetic`: one long synthetic Hebrew lecture from espeak-ng (bench/hebrew.py), generated into
+  the cache on first use.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bench import hebrew
+from worker.audio import load_audio
+
+REPO = Path(__file__).resolve().parent.parent
+MFA_DIR = REPO / "data" / "realdata" / "en_mfa_word_reference"
+NON_LEXICAL = {"[adif]", "<vocnoise>"}
+
+
+@dataclass(frozen=True)
+class RefWord:
+    word: str
+    start: float
+    end: float
+
+
+@dataclass
+class Clip:
+    name: str
+    audio: np.ndarray  # 16 kHz mono float32
+    text: str  # what the aligner is given
+    language: str
+    words: list[RefWord]  # reference, one per word of `text`
+    # (first, last) word index of each sentence, where sentence placement is exact (synthetic sets)
+    sentences: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / hebrew.SAMPLE_RATE
+
+
+@dataclass
+class Dataset:
+    name: str
+    clips: list[Clip]
+
+    @property
+    def duration(self) -> float:
+        return sum(c.duration for c in self.clips)
+
+
+def load_mfa(root: Path = MFA_DIR) -> Dataset:
+    manifest = json.loads((root / "manifest.json").read_text())
+    clips = []
+    for item in manifest["items"]:
+        reference = json.loads((root / item["words_json"]).read_text())["words"]
+        words = [RefWord(w["word"], float(w["start"]), float(w["end"])) for w in reference if w["word"] not in NON_LEXICAL]
+        text_words = [w for w in (root / item["transcript_file"]).read_text().split() if w not in NON_LEXICAL]
+        if text_words != [w.word for w in words]:
+            raise ValueError(f"{item['audio']}: transcript and reference words differ")
+        audio = load_audio(root / item["audio"])
+        clips.append(Clip(Path(item["audio"]).stem, audio, " ".join(text_words), "en", words))
+    return Dataset("en_mfa_word_reference", clips)
+
+
+def load_hebrew(cache: Path, seed: int = 7) -> Dataset:
+    audio, sentences = hebrew.load_lecture(cache, seed)
+    words: list[RefWord] = []
+    spans = []
+    for sentence in sentences:
+        spans.append((len(words), len(words) + len(sentence.words) - 1))
+        words.extend(RefWord(w.word, w.start, w.end) for w in sentence.words)
+    text = " ".join(s.text for s in sentences)
+    return Dataset("he_synthetic", [Clip("he_lecture", audio, text, "he", words, spans)])
+
+
+SETS = {"en": load_mfa, "he": load_hebrew}

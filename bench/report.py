@@ -1,0 +1,112 @@
+"""The benchmark's outputs: a markdown table, a JSON file and a PNG of the error distribution."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from bench.metrics import COLLARS_MS, THRESHOLDS_MS, Score
+
+
+def _pct(value: float) -> str:
+    return "–" if math.isnan(value) else f"{100 * value:.1f}"
+
+
+def _ms(value: float) -> str:
+    return "–" if math.isnan(value) or math.isinf(value) else f"{value:.0f}"
+
+
+def table(results: dict[str, dict[str, Score]]) -> str:
+    """One row per (configuration, set)."""
+    head = (
+        ["config", "set"]
+        + [f"≤{t} ms %" for t in THRESHOLDS_MS]
+        + ["median ms", "mean ms", "bias ms"]
+        + [f"F1@{c}" for c in COLLARS_MS]
+        + ["fidelity ins/drop/chg", "engine repairs", "sentence max s", "sent. >0.5 s", "RTF"]
+    )
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for config, per_set in results.items():
+        for name, s in per_set.items():
+            sentence = (
+                (f"{s.sentence_max_s:.2f}", f"{s.sentences_over_half_s}/{s.sentence_boundaries}")
+                if s.sentence_boundaries
+                else ("–", "–")
+            )
+            row = (
+                [config, name]
+                + [_pct(s.within[t]) for t in THRESHOLDS_MS]
+                + [_ms(s.median_ms), _ms(s.mean_ms), _ms(s.bias_ms)]
+                + [_pct(s.f1[c]) for c in COLLARS_MS]
+                + [f"{s.fidelity.inserted}/{s.fidelity.dropped}/{s.fidelity.changed}", str(s.engine_repairs)]
+                + list(sentence)
+                + [f"{s.rtf:.3f}"]
+            )
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(results: dict[str, dict[str, Score]]) -> str:
+    out = {
+        config: {
+            name: {
+                "boundaries": s.boundaries,
+                "within": {str(k): v for k, v in s.within.items()},
+                "median_ms": s.median_ms,
+                "mean_ms": s.mean_ms,
+                "bias_ms": s.bias_ms,
+                "f1": {str(k): v for k, v in s.f1.items()},
+                "fidelity": {"inserted": s.fidelity.inserted, "dropped": s.fidelity.dropped, "changed": s.fidelity.changed},
+                "engine_repairs": s.engine_repairs,
+                "audio_s": s.audio_s,
+                "wall_s": s.wall_s,
+                "rtf": s.rtf,
+                "sentence_max_s": None if math.isnan(s.sentence_max_s) else s.sentence_max_s,
+                "sentences_over_half_s": s.sentences_over_half_s,
+            }
+            for name, s in per_set.items()
+        }
+        for config, per_set in results.items()
+    }
+    return json.dumps(out, indent=1)
+
+
+def plot(results: dict[str, dict[str, Score]], path: Path) -> None:
+    """Cumulative share of boundaries within an error, per set, one line per configuration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = sorted({name for per_set in results.values() for name in per_set})
+    fig, axes = plt.subplots(1, len(sets), figsize=(6.5 * len(sets), 4.5), squeeze=False)
+    grid = np.logspace(np.log10(5), np.log10(20_000), 400)
+    for ax, name in zip(axes[0], sets, strict=True):
+        for config, per_set in results.items():
+            if name not in per_set:
+                continue
+            errors_ms = np.sort(per_set[name].abs_errors) * 1000
+            cdf = np.searchsorted(errors_ms, grid, side="right") / max(len(errors_ms), 1)
+            ax.plot(grid, 100 * cdf, label=config)
+        for t in THRESHOLDS_MS:
+            ax.axvline(t, color="0.85", lw=0.8, zorder=0)
+        ax.set_xscale("log")
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("boundary error (ms, log scale)")
+        ax.set_ylabel("boundaries within (%)")
+        ax.set_title(name)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(results: dict[str, dict[str, Score]], folder: Path, header: str = "") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.md").write_text(header + table(results))
+    (folder / "results.json").write_text(to_json(results))
+    plot(results, folder / "errors.png")
+    return folder
