@@ -14,8 +14,9 @@ class AudioError(ValueError):
     """The audio cannot be decoded (missing, corrupt, not audio, or silent-empty)."""
 
 
-def load_audio(path: Path) -> np.ndarray:
-    """The whole file as float32 samples in [-1, 1] at 16 kHz mono."""
+def load_audio(path: Path, name: str | None = None) -> np.ndarray:
+    """The whole file as float32 samples in [-1, 1] at 16 kHz mono; `name` is used in errors."""
+    name = name or str(path)
     command = [
         "ffmpeg",
         "-nostdin",
@@ -41,8 +42,8 @@ def load_audio(path: Path) -> np.ndarray:
     if done.returncode != 0:
         lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
         reason = lines[-1] if lines else f"ffmpeg exited {done.returncode}"
-        raise AudioError(f"audio {path.name} cannot be decoded: {reason}")
+        raise AudioError(f"audio {name} cannot be decoded: {reason}")
     samples = np.frombuffer(done.stdout, np.int16).astype(np.float32) / 32768.0
     if samples.size < SAMPLE_RATE // 10:
-        raise AudioError(f"audio {path.name} has no sound (under 0.1 s decoded)")
+        raise AudioError(f"audio {name} has no sound (under 0.1 s decoded)")
     return samples

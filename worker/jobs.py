@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from worker.alignment import Aligner, AlignmentFailed, AlignmentOptions
-from worker.audio import AudioError
+from worker.audio import AudioError, load_audio
 from worker.messages import AlignmentJob, CompletionNotice, OutputKeyConflict, output_keys
 from worker.outputs import render
 from worker.settings import Settings
@@ -75,7 +75,8 @@ class JobRunner:
             f"s3://{settings.text_bucket}/{job.text_key}",
         )
         with tempfile.TemporaryDirectory(prefix="align-", dir=settings.scratch_dir) as scratch:
-            audio = self._storage.download(settings.audio_bucket, job.audio_key, Path(scratch) / "audio")
+            audio_path = self._storage.download(settings.audio_bucket, job.audio_key, Path(scratch) / "audio")
+            audio = load_audio(audio_path, f"s3://{settings.audio_bucket}/{job.audio_key}")
             log.info("aligning %s with %s (%d chars)", job.audio_key, job.text_key, len(text))
 
             def stop_if_cancelled(done: float, total: float) -> None:

@@ -1,0 +1,76 @@
+"""The alignment core on real Whisper base weights (CPU): real English speech and Hebrew speech."""
+
+import json
+import os
+import statistics
+import subprocess
+from pathlib import Path
+
+import webvtt
+
+from tests.conftest import REALDATA
+from tests.speech import Speech
+from worker.alignment import Aligner, AlignmentOptions
+from worker.text import split_words
+
+MFA = REALDATA / "en_mfa_word_reference"
+
+
+def assert_well_formed(words: list, text: str, duration: float) -> None:
+    assert [w.word for w in words] == split_words(text)  # word for word, byte for byte
+    previous = 0.0
+    for w in words:
+        assert previous <= w.start <= w.end <= duration + 1e-6
+        previous = w.end
+
+
+def test_hebrew_lecture_keeps_its_text_and_finds_its_sentences(
+    aligner: Aligner, hebrew_lecture: Speech
+) -> None:
+    alignment = aligner.align(hebrew_lecture.wav, hebrew_lecture.text, AlignmentOptions(language="he"))
+    assert_well_formed(alignment.words, hebrew_lecture.text, hebrew_lecture.duration)
+    assert "".join(w.word for w in alignment.words).encode() == "".join(hebrew_lecture.text.split()).encode()
+    errors, index = [], 0
+    for sentence in hebrew_lecture.sentences:
+        errors.append(abs(alignment.words[index].start - sentence.start))
+        index += len(sentence.text.split())
+    assert statistics.median(errors) < 0.5, errors
+
+
+def test_real_english_speech_lands_near_the_reference(aligner: Aligner) -> None:
+    text = (MFA / "acoustic_corpus.txt").read_text()
+    reference = json.loads((MFA / "acoustic_corpus.words.json").read_text())["words"]
+    alignment = aligner.align(MFA / "acoustic_corpus.wav", text, AlignmentOptions(language="en"))
+    assert_well_formed(alignment.words, text, alignment.duration)
+    assert [w["word"] for w in reference] == [w.word for w in alignment.words]
+    errors = [abs(a.start - r["start"]) for a, r in zip(alignment.words, reference, strict=True)]
+    assert statistics.median(errors) < 0.15, errors
+
+
+def test_cli_aligns_two_local_files(tmp_path: Path, whisper_cache: Path) -> None:
+    text = tmp_path / "jfk.txt"
+    text.write_text((REALDATA / "en_transcript_only" / "jfk.txt").read_text())
+    env = {**os.environ, "WHISPER_CACHE": str(whisper_cache)}
+    done = subprocess.run(
+        ["timestamp", "align", str(REALDATA / "en_transcript_only" / "jfk.flac"), str(text),
+         "--out-dir", str(tmp_path / "out"), "--language", "en", "--device", "cpu"],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "wrote" in done.stdout
+    captions = webvtt.read(str(tmp_path / "out" / "jfk.vtt")).captions
+    words = [w for c in captions for w in c.text.split()]
+    assert words == split_words(text.read_text())
+    document = json.loads((tmp_path / "out" / "jfk.json").read_text())
+    americans = next(
+        w for s in document["segments"] for w in s["words"] if w["word"].startswith(" Americans")
+    )
+    assert americans["start"] <= 1.8 <= americans["end"] + 0.3  # the upstream Whisper test's timing fact
+    again = subprocess.run(
+        ["timestamp", "align", str(REALDATA / "en_transcript_only" / "jfk.flac"), str(text),
+         "--out-dir", str(tmp_path / "out")], capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert again.returncode == 1
+    assert again.stderr.strip().splitlines() == [
+        f"timestamp: error: output {tmp_path / 'out' / 'jfk.vtt'} exists; pass --overwrite to replace it"
+    ]
