@@ -56,8 +56,10 @@ def hebrew_lecture(tmp_path_factory: pytest.TempPathFactory) -> Speech:
 @pytest.fixture(scope="session")
 def hebrew_lecture_mp3(hebrew_lecture: Speech) -> Path:
     mp3 = hebrew_lecture.wav.with_suffix(".mp3")
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(hebrew_lecture.wav), str(mp3)],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(hebrew_lecture.wav), str(mp3)],
+        check=True,
+    )
     return mp3
 
 
@@ -87,8 +89,12 @@ class Cloud:
     dead_letter_url: str
 
     def settings(self, **overrides: Any) -> Settings:
-        return Settings(**{**{k.lower(): v for k, v in self.env.items() if k.lower() in Settings.model_fields},
-                           **overrides})  # fmt: skip
+        return Settings(
+            **{
+                **{k.lower(): v for k, v in self.env.items() if k.lower() in Settings.model_fields},
+                **overrides,
+            }
+        )
 
     def put(self, bucket: str, key: str, body: bytes | str) -> None:
         self.s3.put_object(Bucket=bucket, Key=key, Body=body.encode() if isinstance(body, str) else body)

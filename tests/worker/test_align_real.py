@@ -52,10 +52,23 @@ def test_cli_aligns_two_local_files(tmp_path: Path, whisper_cache: Path) -> None
     text.write_text((REALDATA / "en_transcript_only" / "jfk.txt").read_text())
     env = {**os.environ, "WHISPER_CACHE": str(whisper_cache)}
     done = subprocess.run(
-        ["timestamp", "align", str(REALDATA / "en_transcript_only" / "jfk.flac"), str(text),
-         "--out-dir", str(tmp_path / "out"), "--language", "en", "--device", "cpu"],
-        capture_output=True, text=True, env=env, check=False,
-    )  # fmt: skip
+        [
+            "timestamp",
+            "align",
+            str(REALDATA / "en_transcript_only" / "jfk.flac"),
+            str(text),
+            "--out-dir",
+            str(tmp_path / "out"),
+            "--language",
+            "en",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "wrote" in done.stdout
     captions = webvtt.read(str(tmp_path / "out" / "jfk.vtt")).captions
@@ -67,9 +80,19 @@ def test_cli_aligns_two_local_files(tmp_path: Path, whisper_cache: Path) -> None
     )
     assert americans["start"] <= 1.8 <= americans["end"] + 0.3  # the upstream Whisper test's timing fact
     again = subprocess.run(
-        ["timestamp", "align", str(REALDATA / "en_transcript_only" / "jfk.flac"), str(text),
-         "--out-dir", str(tmp_path / "out")], capture_output=True, text=True, env=env, check=False,
-    )  # fmt: skip
+        [
+            "timestamp",
+            "align",
+            str(REALDATA / "en_transcript_only" / "jfk.flac"),
+            str(text),
+            "--out-dir",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert again.returncode == 1
     assert again.stderr.strip().splitlines() == [
         f"timestamp: error: output {tmp_path / 'out' / 'jfk.vtt'} exists; pass --overwrite to replace it"

@@ -30,7 +30,7 @@ def test_a_dropped_word_is_placed_between_its_neighbours() -> None:
 def test_words_split_or_merged_by_the_tokenizer_get_the_span_of_their_pieces() -> None:
     engine = timed((" don", 0.0, 0.2), ("'t", 0.2, 0.4), (" goaway", 0.5, 1.5))
     words, repairs = reconcile(["don't", "go", "away"], engine, 2.0)
-    assert [(w.word, w.start, w.end) for w in words][0] == ("don't", 0.0, 0.4)
+    assert (words[0].word, words[0].start, words[0].end) == ("don't", 0.0, 0.4)
     assert words[1].start == 0.5 and words[2].end == 1.5
     assert repairs.inserted == 0 and repairs.dropped == 0
 

@@ -16,8 +16,15 @@ SETTINGS = Settings(text_bucket="final-transcription", audio_bucket="portal-daf-
 
 
 def s3_event(key: str, bucket: str = "final-transcription", event: str = "ObjectCreated:Put") -> dict:
-    return {"Records": [{"eventSource": "aws:s3", "eventName": event,
-                         "s3": {"bucket": {"name": bucket}, "object": {"key": key}}}]}  # fmt: skip
+    return {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": event,
+                "s3": {"bucket": {"name": bucket}, "object": {"key": key}},
+            }
+        ]
+    }
 
 
 def test_plain_body_with_optional_extras() -> None:
@@ -78,8 +85,9 @@ def test_audio_key_template_fields() -> None:
 def test_output_keys_follow_the_text_key() -> None:
     keys = output_keys(AlignmentJob(audio_key="a/1.mp3", text_key="t/1.txt"), SETTINGS)
     assert (keys.vtt_key, keys.json_key) == ("t/1.vtt", "t/1.json")
-    prefixed = output_keys(AlignmentJob(audio_key="a/1.mp3", text_key="t/1.txt"),
-                           Settings(output_prefix="aligned/"))  # fmt: skip
+    prefixed = output_keys(
+        AlignmentJob(audio_key="a/1.mp3", text_key="t/1.txt"), Settings(output_prefix="aligned/")
+    )
     assert prefixed.vtt_key == "aligned/t/1.vtt"
 
 

@@ -79,10 +79,14 @@ def test_a_message_becomes_subtitles_a_notice_and_a_deleted_message(
     assert cloud.get(cloud.text_bucket, "berakhot/2a.txt").decode() == hebrew_lecture.text
 
 
-def test_an_s3_event_for_the_text_bucket_is_a_job(cloud: Cloud, aligner: Aligner, hebrew_lecture: Speech,
-                                                  lecture_in_s3: dict[str, str]) -> None:  # fmt: skip
-    record = {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-              "s3": {"bucket": {"name": cloud.text_bucket}, "object": {"key": "berakhot/2a.txt"}}}  # fmt: skip
+def test_an_s3_event_for_the_text_bucket_is_a_job(
+    cloud: Cloud, aligner: Aligner, hebrew_lecture: Speech, lecture_in_s3: dict[str, str]
+) -> None:
+    record = {
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": cloud.text_bucket}, "object": {"key": "berakhot/2a.txt"}},
+    }
     send(cloud, {"Type": "Notification", "Message": json.dumps({"Records": [record]})})
     assert run_worker(cloud, aligner) == 0
     assert_published(cloud, hebrew_lecture.text, hebrew_lecture.duration)
@@ -184,8 +188,13 @@ def test_unreachable_storage_is_transient_and_the_message_is_retried_later(
         __import__("boto3").client("s3", endpoint_url="http://127.0.0.1:9", region_name="us-east-1")
     )  # a closed port: connection refused
     queue = WorkQueue(sqs, settings.sqs_queue_url, 1, settings.visibility_timeout_seconds)
-    worker = QueueWorker(settings, queue, Notifier(sqs, settings.sqs_final_queue_url),
-                         JobRunner(settings, aligner, dead_s3), Shutdown(0))  # fmt: skip
+    worker = QueueWorker(
+        settings,
+        queue,
+        Notifier(sqs, settings.sqs_final_queue_url),
+        JobRunner(settings, aligner, dead_s3),
+        Shutdown(0),
+    )
     assert worker.run() == 0
     (notice,) = cloud.notices()
     assert notice["status"] == "failed" and notice["error_kind"] == "transient"
@@ -224,10 +233,16 @@ def test_defaults_are_the_original_workers(monkeypatch: pytest.MonkeyPatch) -> N
         monkeypatch.delenv(name.upper(), raising=False)
     defaults = Settings()
     assert (defaults.aws_region, defaults.audio_bucket, defaults.text_bucket, defaults.output_bucket) == (
-        "us-east-1", "portal-daf-yomi-audio", "final-transcription", "final-transcription"
-    )  # fmt: skip
+        "us-east-1",
+        "portal-daf-yomi-audio",
+        "final-transcription",
+        "final-transcription",
+    )
     assert (defaults.whisper_model, defaults.device.value, defaults.language, defaults.token_step) == (
-        "base", "cuda", "he", 200
-    )  # fmt: skip
+        "base",
+        "cuda",
+        "he",
+        200,
+    )
     assert str(defaults.whisper_cache) == "/opt/models/whisper"
     assert defaults.sqs_queue_url is None and defaults.sqs_final_queue_url is None

@@ -32,8 +32,24 @@ def long_lecture(cloud: Cloud, hebrew_lecture: Speech, tmp_path: Path) -> dict[s
     listing = tmp_path / "list.txt"
     listing.write_text(f"file '{hebrew_lecture.wav}'\n" * 5)
     long_mp3 = tmp_path / "long.mp3"
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "concat", "-safe", "0", "-i", str(listing),
-                    "-b:a", "32k", str(long_mp3)], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "concat",
+            "-safe",
+            "0",
+            "-i",
+            str(listing),
+            "-b:a",
+            "32k",
+            str(long_mp3),
+        ],
+        check=True,
+    )
     cloud.put(cloud.audio_bucket, "long.mp3", long_mp3.read_bytes())
     cloud.put(cloud.text_bucket, "long.txt", hebrew_lecture.text * 5)
     return {"audio_key": "long.mp3", "text_key": "long.txt"}
@@ -46,9 +62,12 @@ def start_worker(cloud: Cloud, tmp_path: Path) -> Iterator:  # type: ignore[type
     def start(**env: str) -> tuple[subprocess.Popen[str], Path]:
         log = tmp_path / f"worker-{len(started)}.log"
         process = subprocess.Popen(
-            ["timestamp"], env={**os.environ, **cloud.env, "VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY), **env},
-            stdout=subprocess.DEVNULL, stderr=log.open("w"), text=True,
-        )  # fmt: skip
+            ["timestamp"],
+            env={**os.environ, **cloud.env, "VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY), **env},
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("w"),
+            text=True,
+        )
         started.append(process)
         return process, log
 
