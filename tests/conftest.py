@@ -15,6 +15,7 @@ from moto.server import ThreadedMotoServer
 
 from tests.speech import Speech, synthesize
 from worker.alignment import Aligner, AlignmentOptions
+from worker.audio import ffmpeg
 from worker.models import fetch_model
 from worker.settings import Backend, Device, Settings
 
@@ -57,7 +58,7 @@ def hebrew_lecture(tmp_path_factory: pytest.TempPathFactory) -> Speech:
 def hebrew_lecture_mp3(hebrew_lecture: Speech) -> Path:
     mp3 = hebrew_lecture.wav.with_suffix(".mp3")
     subprocess.run(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(hebrew_lecture.wav), str(mp3)],
+        [ffmpeg(), "-nostdin", "-loglevel", "error", "-y", "-i", str(hebrew_lecture.wav), str(mp3)],
         check=True,
     )
     return mp3

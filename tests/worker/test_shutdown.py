@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import Cloud
 from tests.speech import Speech
+from worker.audio import ffmpeg
 
 VISIBILITY = 10  # seconds: shorter than the alignment, so only the heartbeat keeps the message hidden
 
@@ -32,24 +33,8 @@ def long_lecture(cloud: Cloud, hebrew_lecture: Speech, tmp_path: Path) -> dict[s
     listing = tmp_path / "list.txt"
     listing.write_text(f"file '{hebrew_lecture.wav}'\n" * 5)
     long_mp3 = tmp_path / "long.mp3"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-f",
-            "concat",
-            "-safe",
-            "0",
-            "-i",
-            str(listing),
-            "-b:a",
-            "32k",
-            str(long_mp3),
-        ],
-        check=True,
-    )
+    concat = [ffmpeg(), "-nostdin", "-loglevel", "error", "-f", "concat", "-safe", "0", "-i", str(listing)]
+    subprocess.run([*concat, "-b:a", "32k", str(long_mp3)], check=True)
     cloud.put(cloud.audio_bucket, "long.mp3", long_mp3.read_bytes())
     cloud.put(cloud.text_bucket, "long.txt", hebrew_lecture.text * 5)
     return {"audio_key": "long.mp3", "text_key": "long.txt"}
