@@ -10,7 +10,7 @@ from worker.audio import AudioError
 from worker.batch import BatchError, default_index, default_outcome_file, read_items, run_batch
 from worker.jobs import JobRunner
 from worker.local import OutputExists, align_files, check_outputs
-from worker.models import ModelNotFound, fetch_model
+from worker.models import ModelUnavailable, fetch_model
 from worker.outputs import FidelityError
 from worker.queue import Notifier, WorkQueue
 from worker.service import QueueWorker
@@ -33,7 +33,7 @@ class InputProblem(Exception):
 def _aligner(settings: Settings) -> Aligner:
     try:
         return Aligner.from_settings(settings)
-    except ModelNotFound as error:
+    except ModelUnavailable as error:
         raise ConfigurationProblem(str(error)) from error
 
 
@@ -85,6 +85,6 @@ def run_align(
 def run_fetch_model(name: str, backend: Backend, cache: Path) -> int:
     try:
         print(fetch_model(name, backend, cache))
-    except ModelNotFound as error:
+    except ModelUnavailable as error:
         raise ConfigurationProblem(str(error)) from error
     return 0

@@ -88,9 +88,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _gpu_present() -> bool:
-    import ctranslate2
+    from worker.models import cuda_devices
 
-    return bool(ctranslate2.get_cuda_device_count())
+    return bool(cuda_devices(Backend.FASTER_WHISPER))
 
 
 def _setup_logging(settings: Settings) -> None:

@@ -13,6 +13,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from worker.alignment import Aligner, AlignmentFailed, AlignmentOptions
 from worker.audio import AudioError, load_audio
@@ -68,7 +69,7 @@ class JobRunner:
 
     def _align_and_publish(
         self, job: AlignmentJob, vtt_key: str, json_key: str, cancel: threading.Event
-    ) -> dict:
+    ) -> dict[str, Any]:
         settings = self._settings
         text = decode_transcript(
             self._storage.read(settings.text_bucket, job.text_key),

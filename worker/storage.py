@@ -30,7 +30,7 @@ class MissingObject(LookupError):
 def aws_client(service: str, settings: Settings) -> Any:
     """A boto3 client; AWS_ENDPOINT_URL (e.g. a local emulator) is honoured by boto3 itself."""
     config = Config(retries={"mode": "standard", "max_attempts": settings.aws_max_attempts})
-    return boto3.client(service, region_name=settings.aws_region, config=config)  # type: ignore[call-overload]
+    return boto3.client(service, region_name=settings.aws_region, config=config)
 
 
 class Storage:

@@ -44,7 +44,7 @@ def _text_of_json(raw: str, name: str) -> str:
     if isinstance(document, dict) and isinstance(document.get("segments"), list):
         texts = [segment.get("text") for segment in document["segments"] if isinstance(segment, dict)]
         if all(isinstance(text, str) for text in texts):
-            return "\n".join(text.strip() for text in texts)
+            return "\n".join(str(text).strip() for text in texts)
     if isinstance(document, dict) and isinstance(document.get("text"), str):
         return str(document["text"])
     raise TranscriptError(f'{name} is JSON without a "text" string or "segments" with texts')
