@@ -47,7 +47,6 @@ from timestamp_operator.spec import (
 RUN = (API_GROUP, API_VERSION, PLURAL)
 RUNS_API = f"apis/{API_GROUP}/{API_VERSION}"
 SELECTION_ANNOTATION = f"{API_GROUP}/selection"
-RETRY_DELAY = 15  # seconds before a launch that waits on S3 or another run's leftovers tries again
 
 
 @dataclass(frozen=True)
@@ -101,15 +100,13 @@ def worker_image(memo: kopf.Memo, **_: Any) -> str | None:
 # --- launching a run ---
 
 
-def _owned_by(obj: dict[str, Any], run: kopf.Body) -> None:
-    """Refuse to adopt a leftover of an earlier run of the same name (deleted, not yet collected)."""
+def _ensure_ours(obj: dict[str, Any], run: kopf.Body, patch: kopf.Patch, delay: float) -> None:
+    """Never adopt a leftover of an earlier run of the same name (deleted, not yet garbage-collected)."""
     uids = {ref.get("uid") for ref in obj.get("metadata", {}).get("ownerReferences") or ()}
     if run.metadata.uid not in uids:
         kind, name = obj.get("kind", "object"), obj.get("metadata", {}).get("name")
-        raise kopf.TemporaryError(
-            f"{kind} {name} belongs to another {KIND} of this name; waiting for it to be garbage-collected",
-            delay=RETRY_DELAY,
-        )
+        message = f"{kind} {name} belongs to an earlier {KIND} of this name; waiting for it to be deleted"
+        raise _wait(patch, message, delay)
 
 
 def _fail(patch: kopf.Patch, body: kopf.Body, reason: str, message: str) -> kopf.PermanentError:
@@ -120,10 +117,11 @@ def _fail(patch: kopf.Patch, body: kopf.Body, reason: str, message: str) -> kopf
     return kopf.PermanentError(message)
 
 
-def _wait(patch: kopf.Patch, message: str) -> kopf.TemporaryError:
+def _wait(patch: kopf.Patch, message: str, delay: float) -> kopf.TemporaryError:
+    """Say why the run waits (no Job exists yet, so this writer owns the phase) and retry later."""
     patch.status["phase"] = Phase.PENDING.value
     patch.status["message"] = message
-    return kopf.TemporaryError(message, delay=RETRY_DELAY)
+    return kopf.TemporaryError(message, delay=delay)
 
 
 async def _resolve_items(
@@ -141,7 +139,8 @@ async def _resolve_items(
         reason = "EmptySelection" if isinstance(error, EmptySelection) else "BadAudioKeyTemplate"
         raise _fail(patch, body, reason, str(error)) from error
     except (BotoCoreError, ClientError) as error:
-        raise _wait(patch, f"cannot list s3://{bucket}/{selection.prefix} yet: {error}") from error
+        message = f"cannot list s3://{bucket}/{selection.prefix} yet: {error}"
+        raise _wait(patch, message, context.config.retry_delay_seconds) from error
     record = SelectionRecord(
         bucket=bucket,
         prefix=selection.prefix,
@@ -184,7 +183,7 @@ async def _ensure_items(
             configmap = await context.kube.get(f"{configmaps}/{builders.configmap_name(name)}")
             if configmap is None:
                 raise kopf.TemporaryError("items ConfigMap vanished while being created", delay=1) from error
-    _owned_by(configmap, body)
+    _ensure_ours(configmap, body, patch, context.config.retry_delay_seconds)
     recorded = (configmap.get("metadata", {}).get("annotations") or {}).get(SELECTION_ANNOTATION)
     record = SelectionRecord.model_validate_json(recorded) if recorded else None
     return builders.parse_items_document(configmap["data"][ITEMS_KEY]), record
@@ -219,7 +218,7 @@ async def launch(
             "apply a new AlignmentRun to align these items again",
         )
     if job is not None:
-        _owned_by(job, body)
+        _ensure_ours(job, body, patch, context.config.retry_delay_seconds)
 
     items, record = await _ensure_items(context, spec, body, patch)
     if job is None:
@@ -231,12 +230,13 @@ async def launch(
             await context.kube.create(jobs, job)
         except ApiError as error:
             if error.transient:
-                raise _wait(patch, f"cannot create Job {job_name} yet: {error}") from error
+                message = f"cannot create Job {job_name} yet: {error}"
+                raise _wait(patch, message, context.config.retry_delay_seconds) from error
             if error.status != 409:
                 raise _fail(patch, body, "JobRejected", f"Job {job_name} was rejected: {error}") from error
             # Created by an earlier attempt whose outcome was lost: use it if it is ours.
             existing = await context.kube.get(f"{jobs}/{job_name}")
-            _owned_by(existing or {}, body)
+            _ensure_ours(existing or {}, body, patch, context.config.retry_delay_seconds)
         else:
             kopf.event(
                 body,

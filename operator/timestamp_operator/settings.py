@@ -30,3 +30,5 @@ class OperatorSettings(BaseSettings):
     backoff_limit_per_index: Annotated[int, Field(ge=0, le=10)] = 2
     # How many failed items (with reasons) a run's status lists; the counts are always complete.
     max_failed_items: Annotated[int, Field(ge=1, le=500)] = 50
+    # Seconds before a launch waiting on S3, the API or an earlier run's leftovers tries again.
+    retry_delay_seconds: Annotated[float, Field(gt=0, le=600)] = 15
