@@ -1,0 +1,157 @@
+"""Worker speed: end-to-end time per message vs the engine alone vs the encoder floor, in one run.
+
+    uv run python -m bench.speed [--repeat 3] [--lectures 3]
+
+Input: the test suite's Hebrew lecture (espeak-ng) repeated `--lectures` times, as MP3.
+- engine alone: stable-ts `model.align(samples, text)` on the decoded audio, nothing else;
+- worker: one SQS message through `QueueWorker` against a moto server on 127.0.0.1 (download,
+  decode, align, fidelity repair, render, upload, notice, delete);
+- floor: one encoder pass per 30 s window (CTranslate2 `encode`), the least any Whisper aligner pays.
+Timings are the median of `--repeat` runs; ratios come from the same run since the machine is noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+import numpy as np
+from moto.server import ThreadedMotoServer
+
+from tests.speech import synthesize
+from worker.alignment import Aligner, AlignmentOptions
+from worker.audio import SAMPLE_RATE, ffmpeg, load_audio
+from worker.jobs import JobRunner
+from worker.models import fetch_model
+from worker.queue import Notifier, WorkQueue
+from worker.service import QueueWorker
+from worker.settings import Backend, Device, Settings
+from worker.shutdown import Shutdown
+from worker.storage import Storage, aws_client
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def encoder_floor(aligner: Aligner, samples: np.ndarray) -> float:
+    """Seconds for one encoder pass over every 30 s window of `samples`."""
+    import ctranslate2
+
+    model = aligner._model  # the faster-whisper model stable-ts wrapped
+    window = 30 * SAMPLE_RATE
+    started = time.perf_counter()
+    for offset in range(0, len(samples), window):
+        chunk = np.zeros(window, np.float32)
+        piece = samples[offset : offset + window]
+        chunk[: len(piece)] = piece
+        features = model.feature_extractor(chunk)[:, : model.feature_extractor.nb_max_frames]
+        model.model.encode(ctranslate2.StorageView.from_array(features[np.newaxis].astype(np.float32)))
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--lectures", type=int, default=3)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="speed-"))
+    sentences = (REPO / "tests/data/hebrew_lecture.txt").read_text(
+        encoding="utf-8"
+    ).splitlines() * args.lectures
+    speech = synthesize(
+        sentences, work / "lecture.wav", pauses=[0.4, 1.2, 0.3, 2.5, 0.8, 6.0], rates=[150, 175, 130]
+    )
+    mp3 = work / "lecture.mp3"
+    subprocess.run([ffmpeg(), "-nostdin", "-loglevel", "error", "-i", str(speech.wav), str(mp3)], check=True)
+    samples = load_audio(mp3)
+    duration = len(samples) / SAMPLE_RATE
+
+    cache = work / "models"
+    fetch_model("base", Backend.FASTER_WHISPER, cache)
+    aligner = Aligner.load("base", Backend.FASTER_WHISPER, cache, Device.CPU, "int8", AlignmentOptions())
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    os.environ.update(
+        AWS_ENDPOINT_URL=f"http://{host}:{port}", AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x"
+    )
+    s3 = boto3.client("s3", region_name="us-east-1")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    for bucket in ("audio", "text", "out"):
+        s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket="audio", Key="l.mp3", Body=mp3.read_bytes())
+    s3.put_object(Bucket="text", Key="l.txt", Body=speech.text.encode())
+    settings = Settings(
+        audio_bucket="audio",
+        text_bucket="text",
+        output_bucket="out",
+        device=Device.CPU,
+        sqs_queue_url=sqs.create_queue(QueueName="work")["QueueUrl"],
+        sqs_final_queue_url=sqs.create_queue(QueueName="done")["QueueUrl"],
+        wait_time_seconds=0,
+        max_messages=1,
+    )
+    queue = WorkQueue(
+        aws_client("sqs", settings), settings.sqs_queue_url, 0, settings.visibility_timeout_seconds
+    )
+    worker = QueueWorker(
+        settings,
+        queue,
+        Notifier(aws_client("sqs", settings), settings.sqs_final_queue_url),
+        JobRunner(settings, aligner, Storage(aws_client("s3", settings))),
+        Shutdown(0),
+    )
+
+    engine, end_to_end, floor = [], [], []
+    for _ in range(args.repeat):
+        started = time.perf_counter()
+        aligner._model.align(
+            samples, " ".join(speech.text.split()), language="he", token_step=200, verbose=None
+        )
+        engine.append(time.perf_counter() - started)
+
+        sqs.send_message(
+            QueueUrl=settings.sqs_queue_url, MessageBody='{"audio_key": "l.mp3", "text_key": "l.txt"}'
+        )
+        started = time.perf_counter()
+        worker.run()
+        end_to_end.append(time.perf_counter() - started)
+
+        floor.append(encoder_floor(aligner, samples))
+    server.stop()
+
+    e2e, alone, enc = statistics.median(end_to_end), statistics.median(engine), statistics.median(floor)
+    print(
+        json.dumps(
+            {
+                "audio_seconds": round(duration, 1),
+                "repeat": args.repeat,
+                "cpu_threads": os.cpu_count(),
+                "worker_end_to_end_s": round(e2e, 2),
+                "engine_alone_s": round(alone, 2),
+                "encoder_floor_s": round(enc, 2),
+                "worker_over_engine": round(e2e / alone, 3),
+                "worker_over_floor": round(e2e / enc, 2),
+                "engine_over_floor": round(alone / enc, 2),
+                "worker_rtf": round(e2e / duration, 4),
+                "floor_rtf": round(enc / duration, 4),
+            },
+            indent=1,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
