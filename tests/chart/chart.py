@@ -135,7 +135,8 @@ def worker_container(objects: list[dict[str, Any]]) -> dict[str, Any]:
 @cache
 def _registry() -> Registry:
     definitions = json.loads((SCHEMAS / "k8s" / "_definitions.json").read_text())
-    return Registry().with_resource(DEFINITIONS_URI, Resource.from_contents(definitions))
+    registry: Registry = Registry().with_resource(DEFINITIONS_URI, Resource.from_contents(definitions))
+    return registry
 
 
 @cache

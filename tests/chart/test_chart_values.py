@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -20,7 +21,7 @@ VALUES = CHART / "values.yaml"
 SETTINGS = {name.upper() for name in Settings.model_fields}
 
 
-def worker_env(objects: list[dict]) -> dict[str, str]:
+def worker_env(objects: list[dict[str, Any]]) -> dict[str, str]:
     (config_map,) = [
         o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-worker-env")
     ]
@@ -83,7 +84,7 @@ def test_every_setting_reaches_the_worker(helm: Helm, monkeypatch: pytest.Monkey
     assert {name: parsed[name.lower()] for name in wanted} == wanted
 
 
-def test_null_leaves_the_workers_default(default_objects: list[dict]) -> None:
+def test_null_leaves_the_workers_default(default_objects: list[dict[str, Any]]) -> None:
     env = worker_env(default_objects)
     assert "TOKEN_STEP" not in env and "WHISPER_MODEL" not in env
 
@@ -127,6 +128,14 @@ def test_every_value_is_documented() -> None:
     assert missing == [], "values without a `# --` comment (on themselves or an enclosing key)"
     undocumented_settings = [p for p, own in documented.items() if p.startswith("worker.env.") and not own]
     assert undocumented_settings == []
+
+
+def test_the_readme_lists_every_value() -> None:
+    documented = {path for path, own in _documentation(VALUES.read_text()).items() if own}
+    section = (CHART / "README.md").read_text().split("\n## Values\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `([\w./-]+)` \|", section, flags=re.MULTILINE))
+    assert sorted(documented - listed) == [], "values missing from the README's values table"
+    assert sorted(listed - documented) == [], "README rows for values that do not exist"
 
 
 BAD_VALUES = {
@@ -205,5 +214,5 @@ def test_bad_values_are_refused_readably(helm: Helm, tmp_path: Path, values: str
     assert message in str(refused.value)
 
 
-def test_the_default_scenario_renders(default_objects: list[dict]) -> None:
+def test_the_default_scenario_renders(default_objects: list[dict[str, Any]]) -> None:
     assert only(default_objects, "ScaledJob")
