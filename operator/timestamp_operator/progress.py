@@ -37,8 +37,12 @@ class Progress(CamelModel):
     completion_time: str | None
 
     def status_patch(self) -> dict[str, Any]:
-        # None stays in: in a merge patch it removes a field (e.g. completionTime after a reset).
-        return self.model_dump(mode="json", by_alias=True)
+        """Top-level None stays in (a merge patch removes such a field); a failed item omits unknowns."""
+        patch = self.model_dump(mode="json", by_alias=True)
+        patch["failedItems"] = [
+            item.model_dump(mode="json", by_alias=True, exclude_none=True) for item in self.failed_items
+        ]
+        return patch
 
 
 def parse_indexes(text: str | None) -> set[int]:

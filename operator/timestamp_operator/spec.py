@@ -18,6 +18,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
+    StrictBool,
+    StrictInt,
     StringConstraints,
     ValidationError,
     model_validator,
@@ -44,16 +47,17 @@ QUANTITY_PATTERN = (
 
 
 def _worker_constraints(name: str) -> Any:
-    """The worker setting's own type and constraints, e.g. LANGUAGE's pattern, TOKEN_STEP's bounds."""
+    """The worker setting's own type and constraints (e.g. LANGUAGE's pattern, TOKEN_STEP's bounds),
+    strict: a YAML "200" is not the number 200, as the CRD's schema says too."""
     field = WorkerSettings.model_fields[name]
-    return Annotated[field.annotation, *field.metadata]
+    return Annotated[field.annotation, *field.metadata, Strict()]
 
 
 WhisperModel = _worker_constraints("whisper_model")
 Language = _worker_constraints("language")
 TokenStep = _worker_constraints("token_step")
 Key = Annotated[str, StringConstraints(min_length=1, max_length=MAX_KEY_LENGTH)]
-Quantity = Annotated[int, Field(ge=0)] | Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN)]
+Quantity = Annotated[StrictInt, Field(ge=0)] | Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN)]
 ResourceName = Annotated[str, StringConstraints(min_length=1, max_length=253)]
 
 
@@ -82,7 +86,7 @@ class Selection(CamelModel):
     pattern: Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_valid_glob)] = (
         "*.txt"
     )
-    max_items: Annotated[int, Field(ge=1, le=MAX_ITEMS)]
+    max_items: Annotated[StrictInt, Field(ge=1, le=MAX_ITEMS)]
 
 
 class Resources(CamelModel):
@@ -114,8 +118,8 @@ class AlignmentRunSpec(CamelModel):
     items: Annotated[list[Item], Field(min_length=1, max_length=MAX_ITEMS)] | None = None
     selection: Selection | None = None
     overrides: Overrides = Field(default_factory=Overrides)
-    parallelism: Annotated[int, Field(ge=1, le=MAX_PARALLELISM)] = 1
-    suspend: bool = False
+    parallelism: Annotated[StrictInt, Field(ge=1, le=MAX_PARALLELISM)] = 1
+    suspend: StrictBool = False
 
     @model_validator(mode="after")
     def _one_source_of_items(self) -> AlignmentRunSpec:
