@@ -83,6 +83,15 @@ class Helm:
         """The rendered objects (a fresh deep copy: callers may modify them)."""
         return copy.deepcopy(self._template(values, set_json))
 
+    def notes(self, values: Path) -> str:
+        """NOTES.txt as `helm install` prints it (a client-side dry run: no cluster needed)."""
+        result = self.run(
+            "install", RELEASE, str(CHART), "--namespace", NAMESPACE, "-f", str(values), "--dry-run=client"
+        )
+        if result.returncode != 0:
+            raise HelmError(result.stderr.strip())
+        return result.stdout.split("\nNOTES:\n", 1)[1]
+
     @cache  # noqa: B019 - a session-lived Helm instance; rendering is pure
     def _template(self, values: tuple[Path, ...], set_json: tuple[str, ...]) -> list[dict[str, Any]]:
         args = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION]

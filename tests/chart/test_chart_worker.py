@@ -139,3 +139,9 @@ def test_static_credentials_come_from_an_existing_secret(helm: Helm) -> None:
     }
     assert {"secretRef": {"name": "emulator-credentials"}} in worker_container(objects)["envFrom"]
     assert not of_kind(objects, "Secret")
+
+
+def test_notes_say_how_to_watch_it_scale(helm: Helm) -> None:
+    notes = helm.notes(CI / "01-default-values.yaml")
+    assert "kubectl -n alignment get jobs -l scaledjob.keda.sh/name=dafyomi-gpu-timestamp --watch" in notes
+    assert "ApproximateNumberOfMessagesNotVisible" in notes
