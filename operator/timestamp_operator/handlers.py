@@ -19,7 +19,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import boto3
@@ -67,7 +67,7 @@ def now() -> str:
 
 
 @kopf.on.startup()
-async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     settings.posting.level = logging.WARNING  # handler chatter stays in the log; milestones are explicit
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -192,11 +192,11 @@ async def _ensure_items(
 @kopf.on.resume(*RUN)
 @kopf.on.create(*RUN)
 async def launch(
-    body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, **_: Any
+    body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, **_: Any
 ) -> None:
     """Resolve and record the items, then create the run's Job, each only if absent."""
     context: Context = memo.context
-    if status.get("phase") in {p.value for p in Phase if p.terminal}:
+    if status.get("phase") in TERMINAL:
         logger.info("run already finished (%s); nothing to launch", status.get("phase"))
         return
     patch.status["observedGeneration"] = body.metadata.get("generation")
@@ -257,6 +257,7 @@ async def launch(
 # --- a spec edited after the launch ---
 
 MUTABLE = {("suspend",), ("parallelism",)}  # the Job fields that can follow an edit
+TERMINAL = {phase.value for phase in Phase if phase.terminal}
 
 
 @kopf.on.update(*RUN, field="spec")
@@ -266,6 +267,14 @@ async def spec_changed(
     """Only `suspend` and `parallelism` apply to a started run; other edits are reported and ignored."""
     context: Context = memo.context
     patch.status["observedGeneration"] = body.metadata.get("generation")
+    if status.get("phase") in TERMINAL:
+        kopf.event(
+            body,
+            type="Warning",
+            reason="SpecChangeIgnored",
+            message=f"the run has finished ({status['phase']}); apply a new AlignmentRun instead",
+        )
+        return
     changed = {tuple(change[1]) for change in diff}
     ignored = sorted(".".join(map(str, field)) or "spec" for field in changed if field[:1] not in MUTABLE)
     if ignored:
@@ -276,44 +285,49 @@ async def spec_changed(
             message=f"a started run keeps its items and overrides; ignored changes to: {', '.join(ignored)}. "
             "Apply a new AlignmentRun to align with them",
         )
-    if status.get("phase") in {p.value for p in Phase if p.terminal}:
-        return
     try:
         spec = parse_spec(body.spec)
     except InvalidSpec as error:
         kopf.event(body, type="Warning", reason="InvalidSpec", message=f"edit ignored: {error}")
         return
-    job_path = path(
-        "apis/batch/v1", body.metadata.namespace or "", "jobs", builders.job_name(body.metadata.name or "")
-    )
+    job_name = builders.job_name(body.metadata.name or "")
+    job_path = path("apis/batch/v1", body.metadata.namespace or "", "jobs", job_name)
     job = await context.kube.get(job_path)
     if job is not None and (changes := builders.job_spec_changes(job, spec)):
         await context.kube.patch(job_path, {"spec": changes})
-        kopf.event(
-            body, type="Normal", reason="JobUpdated", message=f"Job {job_path.rsplit('/', 1)[-1]}: {changes}"
-        )
+        kopf.event(body, type="Normal", reason="JobUpdated", message=f"Job {job_name}: {changes}")
 
 
 # --- following a run's Job ---
 
 
-def _run_owner(job: dict[str, Any]) -> dict[str, Any] | None:
-    for ref in job.get("metadata", {}).get("ownerReferences") or ():
-        if ref.get("kind") == KIND and ref.get("apiVersion") == f"{API_GROUP}/{API_VERSION}":
-            return dict(ref)
-    return None
-
-
-async def sync_status(context: Context, job: dict[str, Any], logger: logging.Logger) -> None:
-    """Recompute the owning run's status from its Job; write it (and announce a new phase) if it changed."""
-    owner = _run_owner(job)
-    namespace = job.get("metadata", {}).get("namespace", "")
+async def _owning_run(context: Context, job: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The run that owns this Job (its API path and body), unless it is gone or going."""
+    owner = next(
+        (
+            ref
+            for ref in job.get("metadata", {}).get("ownerReferences") or ()
+            if ref.get("kind") == KIND and ref.get("apiVersion") == f"{API_GROUP}/{API_VERSION}"
+        ),
+        None,
+    )
     if owner is None:
-        return
-    run_path = path(RUNS_API, namespace, PLURAL, owner["name"])
+        return None
+    run_path = path(RUNS_API, job.get("metadata", {}).get("namespace", ""), PLURAL, owner["name"])
     run = await context.kube.get(run_path)
-    if run is None or run.get("metadata", {}).get("uid") != owner.get("uid"):
-        return  # the run is gone (its Job is being garbage-collected)
+    meta = (run or {}).get("metadata", {})
+    if run is None or meta.get("uid") != owner.get("uid") or meta.get("deletionTimestamp"):
+        return None  # deleted: the garbage collector takes its Job away
+    return run_path, run
+
+
+async def sync_status(context: Context, job: dict[str, Any], logger: kopf.Logger) -> None:
+    """Recompute the owning run's status from its Job; write it (and announce a new phase) if it changed."""
+    owned = await _owning_run(context, job)
+    if owned is None:
+        return
+    run_path, run = owned
+    namespace, job_name = job["metadata"].get("namespace", ""), job["metadata"]["name"]
     current = run.get("status") or {}
     job_status = job.get("status") or {}
     failures = bool(job_status.get("failedIndexes")) or any(
@@ -322,43 +336,52 @@ async def sync_status(context: Context, job: dict[str, Any], logger: logging.Log
     pods: list[dict[str, Any]] = []
     items: list[Item] = []
     if failures:  # only then are pods and item keys needed, to name and explain the failed items
-        job_name = job["metadata"]["name"]
         pods = await context.kube.list(path("api/v1", namespace, "pods"), f"{JOB_NAME_LABEL}={job_name}")
-        configmap = await context.kube.get(
-            path("api/v1", namespace, "configmaps", builders.configmap_name(owner["name"]))
-        )
+        configmap_name = current.get("itemsConfigMap") or builders.configmap_name(run["metadata"]["name"])
+        configmap = await context.kube.get(path("api/v1", namespace, "configmaps", configmap_name))
         items = builders.parse_items_document(configmap["data"][ITEMS_KEY]) if configmap else []
     summary = progress.summarize(
         job,
         items=items,
         pods=pods,
         old_conditions=current.get("conditions") or [],
-        generation=run.get("metadata", {}).get("generation"),
+        generation=run["metadata"].get("generation"),
         now=now(),
         max_failed_items=context.config.max_failed_items,
     )
     fields = summary.status_patch()
     if any(current.get(key) != value for key, value in fields.items()):
         await context.kube.patch(f"{run_path}/status", {"status": fields})
-        logger.info("run %s/%s: %s", namespace, owner["name"], summary.message)
+        logger.info("run %s: %s", run["metadata"]["name"], summary.message)
     milestone = progress.milestone(current.get("phase"), summary)
     if milestone is not None:
         kind, reason = milestone
-        kopf.event(run, type=kind, reason=reason, message=summary.message)
+        kopf.event(kopf.Body(cast(kopf.RawBody, run)), type=kind, reason=reason, message=summary.message)
+
+
+async def job_lost(context: Context, job: dict[str, Any]) -> None:
+    """A Job deleted while its run still exists and is unfinished: the run fails (nothing is recreated)."""
+    owned = await _owning_run(context, job)
+    if owned is None or (owned[1].get("status") or {}).get("phase") in TERMINAL:
+        return
+    run_path, run = owned
+    message = f"Job {job['metadata']['name']} was deleted before the run finished; apply a new AlignmentRun"
+    rejection = progress.rejection("JobLost", message, now(), run["metadata"].get("generation"))
+    await context.kube.patch(f"{run_path}/status", {"status": rejection})
+    kopf.event(kopf.Body(cast(kopf.RawBody, run)), type="Warning", reason="JobLost", message=message)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={MANAGED_BY[0]: MANAGED_BY[1]})
 async def job_changed(
-    event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any
+    event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any
 ) -> None:
     """Every event of a run's Job (and each Job at start-up) updates the run's status."""
-    if event.get("type") == "DELETED":
-        return
     context: Context = memo.context
     job = dict(body)
+    deleted = event.get("type") == "DELETED"
     for attempt in range(3):  # event handlers are not retried by kopf: ride out short API hiccups
         try:
-            await sync_status(context, job, logger)
+            await (job_lost(context, job) if deleted else sync_status(context, job, logger))
             return
         except (ApiError, aiohttp.ClientError, TimeoutError) as error:
             if (isinstance(error, ApiError) and not error.transient) or attempt == 2:

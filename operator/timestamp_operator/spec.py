@@ -11,7 +11,7 @@ worker would refuse at start-up.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
     AfterValidator,
@@ -53,9 +53,14 @@ def _worker_constraints(name: str) -> Any:
     return Annotated[field.annotation, *field.metadata, Strict()]
 
 
-WhisperModel = _worker_constraints("whisper_model")
-Language = _worker_constraints("language")
-TokenStep = _worker_constraints("token_step")
+if TYPE_CHECKING:  # what a type checker can see of them
+    WhisperModel: TypeAlias = str
+    Language: TypeAlias = str
+    TokenStep: TypeAlias = int
+else:
+    WhisperModel = _worker_constraints("whisper_model")
+    Language = _worker_constraints("language")
+    TokenStep = _worker_constraints("token_step")
 Key = Annotated[str, StringConstraints(min_length=1, max_length=MAX_KEY_LENGTH)]
 Quantity = Annotated[StrictInt, Field(ge=0)] | Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN)]
 ResourceName = Annotated[str, StringConstraints(min_length=1, max_length=253)]

@@ -126,7 +126,9 @@ async def test_a_run_goes_from_job_to_partial_failure(cluster: Cluster) -> None:
             },
         )
         await eventually(lambda: phase(cluster, "reported") == "PartiallyFailed", what="PartiallyFailed")
+        partial = await eventually(lambda: cluster.events("PartiallyFailed"), what="a PartiallyFailed event")
 
+    assert [e["type"] for e in partial] == ["Warning"]
     status = cluster.status("reported")
     assert (status["succeeded"], status["failed"], status["running"], status["progress"]) == (1, 1, 0, "2/2")
     assert status["failedItems"] == [
@@ -143,7 +145,6 @@ async def test_a_run_goes_from_job_to_partial_failure(cluster: Cluster) -> None:
     assert (complete["status"], complete["reason"]) == ("True", "PartiallyFailed")
     assert "audio berakhot/3.mp3 is missing" in status["message"]
     assert crd_problems(cluster.run("reported")) == []  # the status fits the CRD's schema
-    assert [e["type"] for e in cluster.events("PartiallyFailed")] == ["Warning"]
 
 
 async def test_all_items_aligned(cluster: Cluster) -> None:
@@ -227,8 +228,9 @@ async def test_restarts_and_retries_never_duplicate_the_job(cluster: Cluster) ->
         await eventually(lambda: phase(cluster, "restarted") == "Running", what="Running after the restart")
         await cluster.apply(run_manifest("another"))  # handled after the resumed one
         await eventually(lambda: cluster.get(JOBS, "another-align"), what="a later run's Job")
+        await eventually(lambda: len(cluster.events("JobCreated")) == 2, what="its JobCreated event")
     assert len(cluster.creations(JOBS)) == 2 and len(cluster.creations(CONFIGMAPS)) == 2
-    assert len(cluster.events("JobCreated")) == 2
+    assert len(cluster.events("JobCreated")) == 2  # none for the resumed run
 
 
 async def test_a_launch_interrupted_after_creating_the_job_adopts_it(cluster: Cluster) -> None:
@@ -328,6 +330,9 @@ async def test_a_selection_is_resolved_from_s3_once(cluster: Cluster, s3_endpoin
         await cluster.apply(run_manifest("masechet", selection={"prefix": "berakhot/", "maxItems": 2}))
         job = await eventually(lambda: cluster.get(JOBS, "masechet-align"), what="the Job")
         await eventually(lambda: cluster.status("masechet").get("selection"), what="the recorded selection")
+        resolved = await eventually(
+            lambda: cluster.events("SelectionResolved"), what="a SelectionResolved event"
+        )
         s3_endpoint.put_object(Bucket=bucket, Key="berakhot/1.txt", Body=b"late")  # changes nothing now
     assert job["spec"]["completions"] == 2
     configmap = cluster.get(CONFIGMAPS, "masechet-items")
@@ -345,7 +350,7 @@ async def test_a_selection_is_resolved_from_s3_once(cluster: Cluster, s3_endpoin
         "truncated": True,
         "resolvedAt": None,
     }
-    assert [e["type"] for e in cluster.events("SelectionResolved")] == ["Warning"]  # truncated: said loudly
+    assert [e["type"] for e in resolved] == ["Warning"]  # truncated: said loudly
 
     async with operator(cluster):  # a restart reads the recorded items back; S3 is not listed again
         await cluster.job_status("masechet-align", {"active": 1})
@@ -407,3 +412,17 @@ async def test_liveness_endpoint_answers(cluster: Cluster) -> None:
 
         health = await eventually(healthz, what="/healthz")
     assert health["workerImage"] == "registry.example/gpu-timestamp:1.0.0"
+
+
+async def test_a_job_deleted_by_hand_fails_the_run_and_is_not_recreated(cluster: Cluster) -> None:
+    async with operator(cluster):
+        await cluster.apply(run_manifest("orphaned"))
+        await eventually(lambda: phase(cluster, "orphaned") == "Pending", what="Pending")
+        await cluster.delete(JOBS, "orphaned-align")
+        await eventually(lambda: phase(cluster, "orphaned") == "Failed", what="Failed")
+        await eventually(lambda: cluster.events("JobLost"), what="a JobLost event")
+    assert "orphaned-align was deleted" in cluster.status("orphaned")["message"]
+    async with operator(cluster):  # resuming a failed run does nothing
+        await cluster.apply(run_manifest("later"))
+        await eventually(lambda: cluster.get(JOBS, "later-align"), what="a later run's Job")
+    assert cluster.names(JOBS) == ["later-align"] and len(cluster.creations(JOBS)) == 2
