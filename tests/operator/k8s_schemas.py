@@ -17,20 +17,29 @@ import yaml
 from referencing import Registry, Resource
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMAS = Path(__file__).resolve().parent / "schemas" / "k8s"
+# The chart's tests vendor the Kubernetes 1.33 schemas (and the shared _definitions.json); the Job's
+# schema, which only the operator needs, is vendored beside this file.
+SCHEMA_DIRS = (
+    Path(__file__).resolve().parent / "schemas" / "k8s",
+    REPO / "tests" / "chart" / "schemas" / "k8s",
+)
 CRD_FILE = REPO / "charts" / "gpu-timestamp" / "files" / "crd-alignmentrun.yaml"
 DEFINITIONS_URI = "https://kubernetes.io/api/_definitions.json"
 
 
+def _schema_file(name: str) -> Path:
+    return next(folder / name for folder in SCHEMA_DIRS if (folder / name).exists())
+
+
 @cache
 def _registry() -> Registry:
-    definitions = json.loads((SCHEMAS / "_definitions.json").read_text())
+    definitions = json.loads(_schema_file("_definitions.json").read_text())
     return Registry().with_resource(DEFINITIONS_URI, Resource.from_contents(definitions))
 
 
 @cache
 def _validator(kind_file: str) -> jsonschema.protocols.Validator:
-    schema = json.loads((SCHEMAS / kind_file).read_text())
+    schema = json.loads(_schema_file(kind_file).read_text())
     return jsonschema.Draft202012Validator(schema, registry=_registry())
 
 

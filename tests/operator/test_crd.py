@@ -4,7 +4,6 @@ it agrees with the operator's spec model; the chart renders exactly this file.""
 from __future__ import annotations
 
 import copy
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 import yaml
 from timestamp_operator.spec import API_GROUP, API_VERSION, KIND, PLURAL, InvalidSpec, parse_spec
 
+from tests.chart.chart import find_helm
 from tests.operator.k8s_schemas import REPO, crd_problems, k8s_problems, load_crd, run_schema
 
 EXAMPLES = sorted((REPO / "examples").glob("alignmentrun-*.yaml"))
@@ -173,16 +173,12 @@ def test_the_crd_and_the_model_agree_on_valid_runs(spec: dict[str, Any]) -> None
     parse_spec(copy.deepcopy(spec))
 
 
-def _helm() -> str | None:
-    local = REPO / ".tools" / "bin" / "helm"
-    return str(local) if local.exists() else shutil.which("helm")
-
-
-@pytest.mark.skipif(_helm() is None, reason="helm is not installed (scripts/fetch-helm installs it)")
 def test_the_chart_renders_this_crd_only_when_enabled() -> None:
+    helm = find_helm()  # the chart tests' helm: fetched into .tools/bin when absent
+
     def rendered(*values: str) -> list[dict[str, Any]]:
         args = [
-            _helm() or "helm",
+            helm,
             "template",
             "t",
             str(REPO / "charts" / "gpu-timestamp"),
