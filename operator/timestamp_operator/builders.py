@@ -38,6 +38,8 @@ COMPONENT = ("app.kubernetes.io/component", "alignment-run")
 INDEX_KEY = "batch.kubernetes.io/job-completion-index"
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 
+MAX_ITEMS_BYTES = 1_000_000  # a ConfigMap holds 1 MiB in all: room for its metadata
+
 # Indexed pods are named `<job>-<index>-<random>` and their hostname is `<job>-<index>`, a DNS
 # label (63): 52 leaves room for a 4-digit index and the pod suffix.
 MAX_CHILD_NAME = 52
@@ -99,10 +101,22 @@ def child_labels(run_name: str) -> dict[str, str]:
     return {RUN_LABEL: label_value(run_name), MANAGED_BY[0]: MANAGED_BY[1], COMPONENT[0]: COMPONENT[1]}
 
 
+class TooManyItems(ValueError):
+    """The item list does not fit in a ConfigMap."""
+
+
 def items_document(items: list[Item]) -> str:
-    """The worker's ITEMS_FILE: `{"items": [{"audio_key", "text_key"}, ...]}` (index = position)."""
-    entries = [{"audio_key": item.audio_key, "text_key": item.text_key} for item in items]
-    return json.dumps({"items": entries}, ensure_ascii=False, indent=1)
+    """The worker's ITEMS_FILE: `{"items": [{"audio_key", "text_key"}, ...]}`, one item a line."""
+    lines = [
+        json.dumps({"audio_key": i.audio_key, "text_key": i.text_key}, ensure_ascii=False) for i in items
+    ]
+    document = '{"items": [\n' + ",\n".join(lines) + "\n]}\n"
+    if len(document.encode()) > MAX_ITEMS_BYTES:
+        raise TooManyItems(
+            f"the list of {len(items)} items takes {len(document.encode())} bytes, more than a ConfigMap "
+            f"holds ({MAX_ITEMS_BYTES}); split the run"
+        )
+    return document
 
 
 def parse_items_document(text: str) -> list[Item]:

@@ -8,7 +8,8 @@ Who writes what in a run's status (one writer per field, so no handler undoes an
   itemsConfigMap, selection; and, before a Job exists, phase/message/conditions (Pending while
   waiting, Failed for an invalid spec, an empty selection or a lost Job).
 - `job_changed` (every event of a run's Job): phase, message, counts, progress, failedItems,
-  conditions, completionTime, all recomputed from the Job (see progress.py).
+  conditions, completionTime, all recomputed from the Job (see progress.py); Failed (JobLost) when
+  the Job is deleted under an unfinished run.
 No finalizers: children carry owner references, so deleting a run lets the garbage collector
 delete its Job, pods and ConfigMap, whether the operator is running or not.
 """
@@ -47,6 +48,7 @@ from timestamp_operator.spec import (
 RUN = (API_GROUP, API_VERSION, PLURAL)
 RUNS_API = f"apis/{API_GROUP}/{API_VERSION}"
 SELECTION_ANNOTATION = f"{API_GROUP}/selection"
+TERMINAL = {phase.value for phase in Phase if phase.terminal}
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,10 @@ def _fail(patch: kopf.Patch, body: kopf.Body, reason: str, message: str) -> kopf
     return kopf.PermanentError(message)
 
 
+def _lost(job_name: str) -> str:
+    return f"Job {job_name} was deleted before the run finished; apply a new AlignmentRun to align again"
+
+
 def _wait(patch: kopf.Patch, message: str, delay: float) -> kopf.TemporaryError:
     """Say why the run waits (no Job exists yet, so this writer owns the phase) and retry later."""
     patch.status["phase"] = Phase.PENDING.value
@@ -168,7 +174,10 @@ async def _ensure_items(
     configmap = await context.kube.get(f"{configmaps}/{builders.configmap_name(name)}")
     if configmap is None:
         items, record = await _resolve_items(context, spec, body, patch)
-        configmap = builders.build_items_configmap(name, items)
+        try:
+            configmap = builders.build_items_configmap(name, items)
+        except builders.TooManyItems as error:
+            raise _fail(patch, body, "TooManyItems", str(error)) from error
         if record is not None:
             configmap["metadata"]["annotations"] = {
                 SELECTION_ANNOTATION: record.model_dump_json(by_alias=True)
@@ -178,8 +187,13 @@ async def _ensure_items(
             await context.kube.create(configmaps, configmap)
             return items, record
         except ApiError as error:
+            if error.transient:
+                message = f"cannot create ConfigMap {configmap['metadata']['name']} yet: {error}"
+                raise _wait(patch, message, context.config.retry_delay_seconds) from error
             if error.status != 409:
-                raise
+                raise _fail(
+                    patch, body, "ItemsRejected", f"the items ConfigMap was rejected: {error}"
+                ) from error
             configmap = await context.kube.get(f"{configmaps}/{builders.configmap_name(name)}")
             if configmap is None:
                 raise kopf.TemporaryError("items ConfigMap vanished while being created", delay=1) from error
@@ -210,13 +224,7 @@ async def launch(
     job_name = builders.job_name(name)
     job = await context.kube.get(f"{jobs}/{job_name}")
     if job is None and status.get("jobName"):
-        raise _fail(
-            patch,
-            body,
-            "JobLost",
-            f"Job {job_name} was deleted before the run finished; "
-            "apply a new AlignmentRun to align these items again",
-        )
+        raise _fail(patch, body, "JobLost", _lost(job_name))
     if job is not None:
         _ensure_ours(job, body, patch, context.config.retry_delay_seconds)
 
@@ -257,7 +265,6 @@ async def launch(
 # --- a spec edited after the launch ---
 
 MUTABLE = {("suspend",), ("parallelism",)}  # the Job fields that can follow an edit
-TERMINAL = {phase.value for phase in Phase if phase.terminal}
 
 
 @kopf.on.update(*RUN, field="spec")
@@ -365,7 +372,7 @@ async def job_lost(context: Context, job: dict[str, Any]) -> None:
     if owned is None or (owned[1].get("status") or {}).get("phase") in TERMINAL:
         return
     run_path, run = owned
-    message = f"Job {job['metadata']['name']} was deleted before the run finished; apply a new AlignmentRun"
+    message = _lost(job["metadata"]["name"])
     rejection = progress.rejection("JobLost", message, now(), run["metadata"].get("generation"))
     await context.kube.patch(f"{run_path}/status", {"status": rejection})
     kopf.event(kopf.Body(cast(kopf.RawBody, run)), type="Warning", reason="JobLost", message=message)

@@ -35,7 +35,7 @@ API_VERSION = "v1alpha1"
 KIND = "AlignmentRun"
 PLURAL = "alignmentruns"
 
-MAX_ITEMS = 5000  # a ConfigMap holds the item list (1 MiB); 5000 items of two 1 KiB keys would not fit
+MAX_ITEMS = 5000  # one Job completion each; the list must also fit a ConfigMap (see builders.MAX_ITEMS_BYTES)
 MAX_KEY_LENGTH = 1024  # S3's own limit
 MAX_PARALLELISM = 64
 

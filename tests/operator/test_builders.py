@@ -177,3 +177,11 @@ def test_the_pod_template_loads() -> None:
     import yaml
 
     assert builders.load_pod_template(yaml.safe_dump(POD_TEMPLATE)) == POD_TEMPLATE
+
+
+def test_an_item_list_too_big_for_a_configmap_is_refused() -> None:
+    fits = [Item(audio_key=f"b/{n:04}.mp3", text_key=f"b/{n:04}.txt") for n in range(5000)]
+    assert len(builders.items_document(fits).encode()) < builders.MAX_ITEMS_BYTES
+    long = [Item(audio_key="a" * 200 + f"{n}.mp3", text_key="t" * 200 + f"{n}.txt") for n in range(5000)]
+    with pytest.raises(builders.TooManyItems, match="split the run"):
+        builders.items_document(long)
