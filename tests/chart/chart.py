@@ -26,7 +26,7 @@ from referencing import Registry, Resource
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "gpu-timestamp"
 SCENARIOS = sorted((CHART / "ci").glob("*-values.yaml"))
-SCHEMAS = Path(__file__).resolve().parent / "schemas"
+SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 KUBE_VERSION = "1.33.0"
 NAMESPACE = "alignment"
 RELEASE = "dafyomi"
@@ -207,7 +207,7 @@ def schema_problems(obj: dict[str, Any]) -> list[str]:
                 _k8s_definition("io.k8s.api.batch.v1.JobSpec"), job_spec, "/spec/jobTargetRef"
             )
         return problems
-    return [f"no schema for {key}: vendor one into tests/chart/schemas"]
+    return [f"no schema for {key}: vendor one into tests/schemas"]
 
 
 def pod_template_problems(template: dict[str, Any]) -> list[str]:

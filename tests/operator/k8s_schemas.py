@@ -17,12 +17,8 @@ import yaml
 from referencing import Registry, Resource
 
 REPO = Path(__file__).resolve().parents[2]
-# The chart's tests vendor the Kubernetes 1.33 schemas (and the shared _definitions.json); the Job's
-# schema, which only the operator needs, is vendored beside this file.
-SCHEMA_DIRS = (
-    Path(__file__).resolve().parent / "schemas" / "k8s",
-    REPO / "tests" / "chart" / "schemas" / "k8s",
-)
+# The Kubernetes 1.33 schemas the chart and operator tests share (with the common _definitions.json).
+SCHEMA_DIRS = (REPO / "tests" / "schemas" / "k8s",)
 CRD_FILE = REPO / "charts" / "gpu-timestamp" / "files" / "crd-alignmentrun.yaml"
 DEFINITIONS_URI = "https://kubernetes.io/api/_definitions.json"
 
