@@ -50,25 +50,14 @@ def test_real_english_speech_lands_near_the_reference(aligner: Aligner) -> None:
 def test_cli_aligns_two_local_files(tmp_path: Path, whisper_cache: Path) -> None:
     text = tmp_path / "jfk.txt"
     text.write_text((REALDATA / "en_transcript_only" / "jfk.txt").read_text())
-    env = {**os.environ, "WHISPER_CACHE": str(whisper_cache)}
-    done = subprocess.run(
-        [
-            "timestamp",
-            "align",
-            str(REALDATA / "en_transcript_only" / "jfk.flac"),
-            str(text),
-            "--out-dir",
-            str(tmp_path / "out"),
-            "--language",
-            "en",
-            "--device",
-            "cpu",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    audio = REALDATA / "en_transcript_only" / "jfk.flac"
+
+    def align(*options: str) -> subprocess.CompletedProcess[str]:
+        command = ["timestamp", "align", str(audio), str(text), "--out-dir", str(tmp_path / "out"), *options]
+        env = {**os.environ, "WHISPER_CACHE": str(whisper_cache)}
+        return subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+
+    done = align("--language", "en", "--device", "cpu")
     assert done.returncode == 0, done.stderr
     assert "wrote" in done.stdout
     captions = webvtt.read(str(tmp_path / "out" / "jfk.vtt")).captions
@@ -79,20 +68,7 @@ def test_cli_aligns_two_local_files(tmp_path: Path, whisper_cache: Path) -> None
         w for s in document["segments"] for w in s["words"] if w["word"].startswith(" Americans")
     )
     assert americans["start"] <= 1.8 <= americans["end"] + 0.3  # the upstream Whisper test's timing fact
-    again = subprocess.run(
-        [
-            "timestamp",
-            "align",
-            str(REALDATA / "en_transcript_only" / "jfk.flac"),
-            str(text),
-            "--out-dir",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    again = align()
     assert again.returncode == 1
     assert again.stderr.strip().splitlines() == [
         f"timestamp: error: output {tmp_path / 'out' / 'jfk.vtt'} exists; pass --overwrite to replace it"
