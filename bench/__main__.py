@@ -62,7 +62,7 @@ def run_config(aligner: Aligner, config: str, data: Dataset) -> Score:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--configs", default="all", help=f"comma-separated, or 'all' ({', '.join(CONFIGS)})")
-    parser.add_argument("--sets", default="en,he", help=f"comma-separated of {', '.join(SETS)}")
+    parser.add_argument("--sets", default="en,en_concat,he", help=f"comma-separated of {', '.join(SETS)}")
     parser.add_argument("--run", default="latest", help="results folder name under bench/results/")
     parser.add_argument("--model", default="base")
     parser.add_argument("--cache", type=Path, default=REPO / "models", help="model cache (WHISPER_CACHE)")

@@ -80,4 +80,17 @@ def load_hebrew(cache: Path, seed: int = 7) -> Dataset:
     return Dataset("he_synthetic", [Clip("he_lecture", audio, text, "he", words, spans)])
 
 
-SETS = {"en": load_mfa, "he": load_hebrew}
+def load_mfa_concatenated(root: Path = MFA_DIR) -> Dataset:
+    """The three *_corpus recordings back to back (77 s, one speaker): real speech long enough for
+    the windowed alignment (SOURCE.md suggests it as the longer multi-segment test)."""
+    parts = [c for c in load_mfa(root).clips if c.name.endswith("corpus") or c.name.endswith("corpus3")]
+    audio, words, offset = [], [], 0.0
+    for clip in parts:
+        audio.append(clip.audio)
+        words += [RefWord(w.word, w.start + offset, w.end + offset) for w in clip.words]
+        offset += clip.duration
+    text = " ".join(c.text for c in parts)
+    return Dataset("en_mfa_concatenated", [Clip("mfa_concatenated", np.concatenate(audio), text, "en", words)])
+
+
+SETS = {"en": load_mfa, "en_concat": load_mfa_concatenated, "he": load_hebrew}

@@ -7,6 +7,7 @@ batch mode and the benchmark all call `Aligner.align`, so they publish the same 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import time
@@ -18,10 +19,14 @@ from typing import Any
 import numpy as np
 
 from worker.audio import SAMPLE_RATE, load_audio
+from worker.chunking import align_in_windows
 from worker.fidelity import Repairs, TimedWord, reconcile
 from worker.models import load_model, resolve_model
 from worker.settings import Backend, Device, Settings
+from worker.refine import snap_to_pauses
 from worker.text import line_ends, split_words
+from worker.vad import find_pauses
+from worker.vad import warm_up as warm_up_vad
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +41,26 @@ class AlignmentOptions:
     token_step: int = 200
     # Extra keyword arguments for stable-ts `align()` (e.g. nonspeech_skip, fast_mode, vad).
     engine: dict[str, Any] = field(default_factory=dict)
+    # Recordings at least this long are aligned in windows cut at long pauses (worker.chunking);
+    # None: one stable-ts pass over the whole recording.
+    anchor_min_audio: float | None = 60.0
+    anchor_pause: float = 0.2  # shortest pause (s) that may anchor a window cut
+    anchor_window: float = 12.0  # longest window (s) that anchored pieces are merged into
+    # Let a first stable-ts pass (fast_mode) vote where the long pauses fall (see worker.chunking).
+    anchor_first_pass: bool = True
+    # Move word boundaries onto the pauses they fall in (worker.refine); None: keep the engine's.
+    snap_distance: float | None = 0.6
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AlignmentOptions:
-        return cls(language=settings.language, token_step=settings.token_step)
+        return cls(
+            language=settings.language,
+            token_step=settings.token_step,
+            anchor_min_audio=settings.anchor_min_audio_seconds or None,
+            anchor_pause=settings.anchor_pause_seconds,
+            anchor_window=settings.anchor_window_seconds,
+            snap_distance=settings.snap_distance_seconds or None,
+        )
 
 
 @dataclass(frozen=True)
@@ -59,10 +80,11 @@ class AlignmentFailed(Exception):
 
 
 class Aligner:
-    def __init__(self, model: Any, model_name: str, defaults: AlignmentOptions) -> None:
+    def __init__(self, model: Any, model_name: str, defaults: AlignmentOptions, device: str = "cpu") -> None:
         self._model = model
         self.model_name = model_name
         self.defaults = defaults
+        self._device = device  # where the VAD runs
 
     @classmethod
     def load(
@@ -77,8 +99,11 @@ class Aligner:
         path = resolve_model(model, backend, cache)
         started = time.perf_counter()
         loaded = load_model(path, backend, device, compute_type)
+        defaults = defaults or AlignmentOptions()
+        if defaults.anchor_min_audio is not None or defaults.snap_distance:
+            warm_up_vad(device.value)
         log.info("model ready in %.1f s", time.perf_counter() - started)
-        return cls(loaded, f"{backend.value}:{model}", defaults or AlignmentOptions())
+        return cls(loaded, f"{backend.value}:{model}", defaults, device.value)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Aligner:
@@ -103,6 +128,63 @@ class Aligner:
         duration = len(samples) / SAMPLE_RATE
         words = split_words(text)
         started = time.perf_counter()
+        windowed = options.anchor_min_audio is not None and duration >= options.anchor_min_audio
+        pauses = find_pauses(samples, device=self._device) if windowed or options.snap_distance else []
+        tally = {"words": 0, "inserted": 0, "dropped": 0, "resplit": 0}
+
+        def align_piece(piece: np.ndarray, piece_words: list[str], report: ProgressCallback | None) -> list[TimedWord]:
+            engine_words = self._engine_words(piece, piece_words, options, report)
+            timed, fixed = reconcile(piece_words, engine_words, len(piece) / SAMPLE_RATE)
+            tally["words"] += len(engine_words)
+            tally["inserted"] += fixed.inserted
+            tally["dropped"] += fixed.dropped
+            tally["resplit"] += fixed.resplit
+            return timed
+
+        if windowed:
+
+            def windowed_piece(piece: np.ndarray, piece_words: list[str]) -> list[TimedWord]:
+                timed = align_piece(piece, piece_words, None)
+                if progress is not None and timed:
+                    progress(min(tally["words"] / max(len(words), 1) * duration, duration), duration)
+                return timed
+
+            first_pass: list[TimedWord] = []
+            if options.anchor_first_pass:
+                quick = dataclasses.replace(options, engine={**options.engine, "fast_mode": True})
+                first_pass, _ = reconcile(words, self._engine_words(samples, words, quick, None), duration)
+            timed = align_in_windows(
+                samples, words, first_pass, pauses, windowed_piece, options.anchor_pause, window=options.anchor_window
+            )
+        else:
+            timed = align_piece(samples, words, progress)
+        if options.snap_distance:
+            timed = snap_to_pauses(timed, pauses, duration, options.snap_distance)
+        repairs = Repairs(tally["inserted"], tally["dropped"], tally["resplit"])
+        engine_word_count = tally["words"]
+        seconds = time.perf_counter() - started
+        if repairs.total:
+            log.warning(
+                "engine changed the text (%d inserted, %d dropped, %d re-split); repaired",
+                repairs.inserted,
+                repairs.dropped,
+                repairs.resplit,
+            )
+        return Alignment(
+            timed,
+            line_ends(text),
+            duration,
+            options.language,
+            repairs,
+            engine_word_count,
+            seconds,
+            self.model_name,
+        )
+
+    def _engine_words(
+        self, samples: np.ndarray, words: list[str], options: AlignmentOptions, progress: ProgressCallback | None
+    ) -> list[TimedWord]:
+        """One stable-ts `align()` pass: its words (possibly re-split) with times relative to `samples`."""
         # stable-ts draws a tqdm bar on stderr even with verbose=None; keep its real warnings as logs.
         with contextlib.redirect_stderr(io.StringIO()) as engine_stderr:
             result = self._model.align(
@@ -119,27 +201,8 @@ class Aligner:
                 log.warning("stable-ts: %s", line.strip())
         if result is None:
             raise AlignmentFailed("the engine could not align the text with the audio")
-        engine_words = [
+        return [
             TimedWord(w.word, float(w.start), float(w.end), float(w.probability))
             for segment in result.segments
             for w in segment.words
         ]
-        timed, repairs = reconcile(words, engine_words, duration)
-        seconds = time.perf_counter() - started
-        if repairs.total:
-            log.warning(
-                "engine changed the text (%d inserted, %d dropped, %d re-split); repaired",
-                repairs.inserted,
-                repairs.dropped,
-                repairs.resplit,
-            )
-        return Alignment(
-            timed,
-            line_ends(text),
-            duration,
-            options.language,
-            repairs,
-            len(engine_words),
-            seconds,
-            self.model_name,
-        )

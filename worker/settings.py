@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     device: Device = Device.CUDA
     language: str = Field("he", pattern=r"^[a-z]{2,3}$")
     token_step: Annotated[int, Field(ge=1, le=1000)] = 200
+    # Recordings at least this long are aligned in windows cut at the speaker's long pauses, so one
+    # misaligned passage cannot drag the rest (bench/README.md); 0: one pass over the whole recording.
+    anchor_min_audio_seconds: Annotated[float, Field(ge=0)] = 60.0
+    # Shortest pause that may cut a window, and the longest window anchored pieces merge into.
+    anchor_pause_seconds: Annotated[float, Field(ge=0.05, le=10)] = 0.2
+    anchor_window_seconds: Annotated[float, Field(gt=0, le=600)] = 12.0
+    # Word boundaries within this distance of a detected pause move onto it; 0: keep the engine's.
+    snap_distance_seconds: Annotated[float, Field(ge=0, le=5)] = 0.6
     whisper_cache: Path = Path("/opt/models/whisper")
     whisper_backend: Backend = Backend.FASTER_WHISPER
     # int8 on CPU, float16 on GPU when unset (CTranslate2 compute types; ignored by openai-whisper).

@@ -1,0 +1,73 @@
+"""Synthetic Hebrew ground truth: word spans from espeak events, energy checks, placement."""
+
+import ctypes.util
+
+import numpy as np
+import pytest
+
+from bench import hebrew
+from bench.hebrew import Sentence, Word, frame_db, trim_bounds, verify_edges, word_spans
+
+WORD, PHONEME = 1, 7
+
+
+def test_word_spans_run_from_first_phoneme_to_the_next_phoneme() -> None:
+    text = "אמר רבא, הלכה"  # 1-based character positions: 1, 5, 10
+    events = [
+        (WORD, 1, 3, 0, b""), (PHONEME, 1, 0, 100, b"?"), (PHONEME, 1, 0, 200, b"m"),
+        (WORD, 5, 4, 400, b""), (PHONEME, 5, 0, 410, b"r"), (PHONEME, 5, 0, 500, b"v"),
+        (PHONEME, 9, 0, 700, b"_:"),  # comma pause
+        (WORD, 10, 4, 900, b""), (PHONEME, 10, 0, 900, b"h"), (PHONEME, 10, 0, 1000, b"l"),
+        (PHONEME, 14, 0, 1200, b"_"),
+    ]  # fmt: skip
+    spans = word_spans(text, events, sample_rate=1000)
+    assert [(w.word, w.start, w.end) for w in spans] == [
+        ("אמר", 0.1, 0.41),
+        ("רבא,", 0.41, 0.7),
+        ("הלכה", 0.9, 1.2),
+    ]
+
+
+def test_a_word_espeak_splits_in_two_keeps_its_first_start() -> None:
+    events = [
+        (WORD, 1, 2, 0, b""), (PHONEME, 1, 0, 10, b"r"),
+        (WORD, 3, 2, 50, b""), (PHONEME, 3, 0, 60, b"S"),  # the second half of the acronym
+        (WORD, 6, 3, 100, b""), (PHONEME, 6, 0, 100, b"m"), (PHONEME, 8, 0, 150, b"_"),
+    ]  # fmt: skip
+    spans = word_spans("רש״י אמר", events, sample_rate=1000)
+    assert [(w.start, w.end) for w in spans] == [(0.01, 0.1), (0.1, 0.15)]
+
+
+def test_trim_and_edges_follow_the_energy() -> None:
+    rate = 16_000
+    audio = np.zeros(rate, np.float32)
+    audio[4000:8000] = 0.3 * np.sin(np.arange(4000) * 0.3)
+    audio[12000:14000] = 0.3 * np.sin(np.arange(2000) * 0.3)
+    first, last = trim_bounds(audio, rate)
+    assert abs(first - 4000) <= 80 and abs(last - 14000) <= 80
+    assert frame_db(audio, rate).max() > -20
+    sentence = Sentence("a b", 175, 0.25, 0.875, [Word("a", 0.25, 0.5), Word("b", 0.75, 0.875)])
+    assert verify_edges(audio, [sentence])["checked"] == 2
+    wrong = Sentence("a b", 175, 0.25, 0.875, [Word("a", 0.25, 0.4), Word("b", 0.75, 0.875)])
+    with pytest.raises(AssertionError):
+        verify_edges(audio, [wrong])
+
+
+def test_pauses_are_mostly_short_with_some_over_five_seconds() -> None:
+    import random
+
+    rng = random.Random(7)
+    gaps = [hebrew._gap(rng, i) for i in range(len(hebrew.SENTENCES))]
+    assert sum(g > 5 for g in gaps) >= 5
+    assert sum(g < 1 for g in gaps) > len(gaps) / 2
+
+
+@pytest.mark.skipif(ctypes.util.find_library("espeak-ng") is None, reason="libespeak-ng is not installed")
+def test_a_synthesised_sentence_has_one_span_per_word() -> None:
+    espeak = hebrew.Espeak("he")
+    text = hebrew.SENTENCES[9]  # contains an acronym with gershayim
+    audio, events = espeak.synthesize(text, 175)
+    spans = word_spans(text, events, espeak.sample_rate)
+    assert [w.word for w in spans] == text.split()
+    assert all(a.end <= b.start + 1e-9 for a, b in zip(spans, spans[1:], strict=False))
+    assert 0 < spans[0].start < spans[-1].end <= len(audio) / espeak.sample_rate + 1e-9

@@ -1,0 +1,66 @@
+"""Pause snapping and pause-anchored windows (pure: no model)."""
+
+import pytest
+
+from worker.chunking import length_anchors, windows
+from worker.fidelity import TimedWord
+from worker.refine import match_pauses, snap_to_pauses
+from worker.vad import Pause, pauses
+
+
+def timed(*spans: tuple[float, float]) -> list[TimedWord]:
+    return [TimedWord(f"w{i}", s, e, 1.0) for i, (s, e) in enumerate(spans)]
+
+
+def test_a_pause_absorbed_by_the_next_word_moves_its_start() -> None:
+    words = timed((0.0, 0.5), (0.5, 2.0), (2.0, 2.4))  # w1 really starts at 1.5 after a pause
+    out = snap_to_pauses(words, [Pause(0.55, 1.5)], duration=3.0)
+    assert (out[0].end, out[1].start) == (0.55, 1.5)
+    assert (out[1].end, out[2].start, out[2].end) == (2.0, 2.0, 2.4)
+
+
+def test_far_pauses_are_left_alone_and_words_stay_ordered() -> None:
+    words = timed((0.0, 0.5), (0.5, 1.0), (1.0, 1.5))
+    assert match_pauses(words, [Pause(3.0, 3.5)]) == {}
+    out = snap_to_pauses(words, [Pause(0.9, 1.3)], duration=2.0)
+    assert [w.word for w in out] == ["w0", "w1", "w2"]
+    assert all(a.end <= b.start and a.start <= a.end for a, b in zip(out, out[1:], strict=False))
+
+
+def test_a_long_pause_over_two_gaps_goes_to_the_one_it_fits() -> None:
+    words = timed((0.0, 1.0), (1.0, 1.2), (5.9, 6.5))  # the pause spans w1 and the gap after it
+    assert match_pauses(words, [Pause(1.05, 5.8)]) == {2: Pause(1.05, 5.8)}
+
+
+def test_each_pause_and_boundary_is_used_once_in_order() -> None:
+    words = timed((0.0, 1.0), (1.0, 2.0), (2.0, 3.0))
+    matched = match_pauses(words, [Pause(0.9, 1.1), Pause(1.2, 1.4), Pause(1.95, 2.2)])
+    assert len(set(matched.values())) == len(matched)
+    ordered = [matched[k] for k in sorted(matched)]
+    assert ordered == sorted(ordered, key=lambda p: p.start)
+
+
+def test_pauses_are_runs_of_low_probability() -> None:
+    probability = [0.9] * 5 + [0.1] * 10 + [0.9] * 5 + [0.2] * 2 + [0.9]
+    found = pauses(__import__("numpy").array(probability), threshold=0.5, min_duration=0.1)
+    assert found == [Pause(0.16, 0.48)]  # the 2-frame dip (64 ms) is too short
+
+
+def test_windows_merge_anchored_pieces_up_to_the_limit() -> None:
+    cuts = [(3, Pause(4.0, 5.0)), (6, Pause(9.0, 10.0)), (9, Pause(20.0, 21.0))]
+    assert windows(cuts, 12, 30.0, window=12.0) == [(0, 6, 0.0, 9.0), (6, 9, 10.0, 20.0), (9, 12, 21.0, 30.0)]
+    assert windows(cuts, 12, 30.0, window=0.01)[0] == (0, 3, 0.0, 4.0)
+
+
+def test_length_anchors_put_long_pauses_at_sentence_ends() -> None:
+    # three sentences of equal length, spoken at one rate, separated by long pauses
+    sentence = ["אחד", "שתיים", "שלוש", "ארבע."]
+    words = sentence * 3
+    pause_a, pause_b = Pause(2.0, 3.0), Pause(5.0, 7.0)
+    anchors = length_anchors(words, [pause_a, pause_b], duration=9.0, anchor_pause=0.5)
+    assert anchors == [(4, pause_a), (8, pause_b)]
+
+
+@pytest.mark.parametrize("count", [0, 1])
+def test_no_words_no_anchors(count: int) -> None:
+    assert length_anchors(["א"] * count, [Pause(1.0, 2.0)], 3.0) == []

@@ -1,0 +1,102 @@
+"""Where the speaker pauses: Silero VAD (the model ships inside the `silero-vad` wheel; no download).
+
+Silero's speech probability rises sharply when speech starts but decays over 100–300 ms after it
+stops (it is a recurrent network). Running it a second time on the time-reversed audio gives the
+mirror image, sharp at speech ends; the minimum of the two is sharp at both edges. A pause is a run
+of frames (32 ms) whose probability is below a threshold for at least a minimum duration.
+
+The audio is cut into rows of `ROW_SECONDS` (plus `CONTEXT_SECONDS` of lead-in, discarded, so each
+row's recurrent state has settled) and both directions run as one batch: one pass on a GPU, and
+a few seconds of CPU for an hour of audio.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+SAMPLE_RATE = 16_000
+FRAME = 512  # samples per Silero frame at 16 kHz (32 ms)
+FRAME_SECONDS = FRAME / SAMPLE_RATE
+ROW_SECONDS = 30.0
+CONTEXT_SECONDS = 2.0
+
+_model: Any = None
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def _load() -> Any:
+    global _model
+    with _lock:
+        if _model is None:
+            from silero_vad import load_silero_vad
+
+            _model = load_silero_vad()
+    return _model
+
+
+def _rows(samples: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """(rows × (context + row) samples, frames per row, context frames), zero-padded."""
+    row = int(ROW_SECONDS * SAMPLE_RATE) // FRAME * FRAME
+    context = int(CONTEXT_SECONDS * SAMPLE_RATE) // FRAME * FRAME
+    count = max(1, -(-len(samples) // row))
+    padded = np.zeros(context + count * row, np.float32)
+    padded[context : context + len(samples)] = samples
+    out = np.stack([padded[i * row : i * row + context + row] for i in range(count)])
+    return out, row // FRAME, context // FRAME
+
+
+def speech_probability(samples: np.ndarray, device: str = "cpu") -> np.ndarray:
+    """Per 32 ms frame, the speech probability, sharp at both edges (min of forward and reversed)."""
+    import torch
+
+    model = _load()
+    frames = len(samples) // FRAME
+    if frames == 0:
+        return np.zeros(0, np.float32)
+    forward, per_row, context = _rows(samples[: frames * FRAME])
+    backward, _, _ = _rows(samples[: frames * FRAME][::-1].copy())
+    batch = torch.from_numpy(np.concatenate([forward, backward])).to(device)
+    with _lock, torch.inference_mode():
+        model.to(device)
+        model.reset_states()
+        probs = model.audio_forward(batch, SAMPLE_RATE).float().cpu().numpy()
+    probs = probs[:, context : context + per_row]
+    half = len(forward)
+    p_forward = probs[:half].reshape(-1)[:frames]
+    p_backward = probs[half:].reshape(-1)[:frames][::-1]
+    return np.minimum(p_forward, p_backward)
+
+
+def warm_up(device: str = "cpu") -> None:
+    """Load the model and run it once (TorchScript optimises on its first calls): do it at start-up."""
+    for _ in range(2):
+        speech_probability(np.zeros(SAMPLE_RATE, np.float32), device)
+
+
+def pauses(probability: np.ndarray, threshold: float = 0.5, min_duration: float = 0.1) -> list[Pause]:
+    """Runs of frames below `threshold` lasting at least `min_duration` seconds."""
+    quiet = np.r_[False, probability < threshold, False]
+    edges = np.flatnonzero(np.diff(quiet.astype(np.int8)))
+    found = []
+    for first, last in zip(edges[::2], edges[1::2], strict=True):
+        if (last - first) * FRAME_SECONDS >= min_duration:
+            found.append(Pause(round(float(first) * FRAME_SECONDS, 3), round(float(last) * FRAME_SECONDS, 3)))
+    return found
+
+
+def find_pauses(samples: np.ndarray, threshold: float = 0.5, min_duration: float = 0.1, device: str = "cpu") -> list[Pause]:
+    return pauses(speech_probability(samples, device), threshold, min_duration)
