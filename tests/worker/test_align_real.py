@@ -57,7 +57,8 @@ def test_cli_aligns_two_local_files(tmp_path: Path, whisper_cache: Path) -> None
         env = {**os.environ, "WHISPER_CACHE": str(whisper_cache)}
         return subprocess.run(command, capture_output=True, text=True, env=env, check=False)
 
-    done = align("--language", "en", "--device", "cpu")
+    model_dir = whisper_cache / "faster-whisper-base"  # WHISPER_MODEL / --model may be a path
+    done = align("--language", "en", "--device", "cpu", "--model", str(model_dir))
     assert done.returncode == 0, done.stderr
     assert "wrote" in done.stdout
     captions = webvtt.read(str(tmp_path / "out" / "jfk.vtt")).captions
