@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import platform
 import sys
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.configs import BASELINE, CONFIGS
-from bench.datasets import REPO, SETS, Dataset
+from bench.datasets import REPO, SETS, Dataset, load_set
 from bench.metrics import Fidelity, Score, boundary_errors, fidelity, score, sentence_errors
 from bench.report import table, write
 from worker.alignment import Aligner
@@ -59,6 +60,20 @@ def run_config(aligner: Aligner, config: str, data: Dataset) -> Score:
     )
 
 
+def with_heads(model: Path, heads: str) -> Path:
+    """A copy of a CTranslate2 model dir (weights linked) whose word timing uses other attention heads."""
+    pairs = [[int(x) for x in pair.split(":")] for pair in heads.split(",")]
+    target = RESULTS / "cache" / f"{model.name}-heads-{heads.replace(':', '_').replace(',', '-')}"
+    target.mkdir(parents=True, exist_ok=True)
+    for item in model.iterdir():
+        if item.name != "config.json" and not (target / item.name).exists():
+            (target / item.name).symlink_to(item.resolve())
+    config = json.loads((model / "config.json").read_text())
+    config["alignment_heads"] = pairs
+    (target / "config.json").write_text(json.dumps(config))
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--configs", default="all", help=f"comma-separated, or 'all' ({', '.join(CONFIGS)})")
@@ -66,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", default="latest", help="results folder name under bench/results/")
     parser.add_argument("--model", default="base")
     parser.add_argument("--cache", type=Path, default=REPO / "models", help="model cache (WHISPER_CACHE)")
+    parser.add_argument("--backend", default=Backend.FASTER_WHISPER.value, choices=[b.value for b in Backend])
+    parser.add_argument(
+        "--heads",
+        default=None,
+        help="faster-whisper only: cross-attention heads for word timing, e.g. 5:1,5:4",
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the baseline row (exploration only)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -79,9 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_baseline and BASELINE not in names:
         names.insert(0, BASELINE)
 
-    fetch_model(args.model, Backend.FASTER_WHISPER, args.cache)
-    aligner = Aligner.load(args.model, Backend.FASTER_WHISPER, args.cache, Device.CPU, "int8")
-    datasets = [SETS[s](RESULTS / "cache") if s == "he" else SETS[s]() for s in args.sets.split(",")]
+    backend = Backend(args.backend)
+    model = str(fetch_model(args.model, backend, args.cache))
+    if args.heads:
+        model = str(with_heads(Path(model), args.heads))
+    compute = "int8" if backend is Backend.FASTER_WHISPER else "float32"
+    aligner = Aligner.load(model, backend, args.cache, Device.CPU, compute)
+    datasets = [load_set(s, RESULTS / "cache") for s in args.sets.split(",")]
     for data in datasets:
         logging.info("%s: %d clips, %.1f s, %d words", data.name, len(data.clips), data.duration,
                      sum(len(c.words) for c in data.clips))  # fmt: skip
@@ -93,12 +118,14 @@ def main(argv: list[str] | None = None) -> int:
             s = score_ = run_config(aligner, name, data)
             results[name][data.name] = s
             logging.info(
-                "%-28s %-22s ≤50 %5.1f%% ≤100 %5.1f%% ≤200 %5.1f%% median %4.0f ms mean %5.0f ms fid %d RTF %.3f",
+                "%-28s %-22s ≤50 %5.1f%% ≤100 %5.1f%% ≤200 %5.1f%% median %4.0f mean %5.0f fid %d RTF %.3f",
                 name, data.name, 100 * s.within[50], 100 * s.within[100], 100 * s.within[200],
                 s.median_ms, s.mean_ms, score_.fidelity.total, s.rtf,
             )  # fmt: skip
     header = (
-        f"Whisper {args.model} (faster-whisper, int8, CPU), {platform.processor() or platform.machine()}, "
+        f"Whisper {args.model} ({backend.value}, {compute}, CPU"
+        f"{', heads ' + args.heads if args.heads else ''}), "
+        f"{platform.processor() or platform.machine()}, "
         f"{time.strftime('%Y-%m-%d %H:%M')}. RTF = wall seconds of Aligner.align / audio seconds.\n\n"
     )
     folder = write(results, RESULTS / args.run, header)

@@ -60,7 +60,11 @@ def load_mfa(root: Path = MFA_DIR) -> Dataset:
     clips = []
     for item in manifest["items"]:
         reference = json.loads((root / item["words_json"]).read_text())["words"]
-        words = [RefWord(w["word"], float(w["start"]), float(w["end"])) for w in reference if w["word"] not in NON_LEXICAL]
+        words = [
+            RefWord(w["word"], float(w["start"]), float(w["end"]))
+            for w in reference
+            if w["word"] not in NON_LEXICAL
+        ]
         text_words = [w for w in (root / item["transcript_file"]).read_text().split() if w not in NON_LEXICAL]
         if text_words != [w.word for w in words]:
             raise ValueError(f"{item['audio']}: transcript and reference words differ")
@@ -90,7 +94,16 @@ def load_mfa_concatenated(root: Path = MFA_DIR) -> Dataset:
         words += [RefWord(w.word, w.start + offset, w.end + offset) for w in clip.words]
         offset += clip.duration
     text = " ".join(c.text for c in parts)
-    return Dataset("en_mfa_concatenated", [Clip("mfa_concatenated", np.concatenate(audio), text, "en", words)])
+    return Dataset(
+        "en_mfa_concatenated", [Clip("mfa_concatenated", np.concatenate(audio), text, "en", words)]
+    )
 
 
-SETS = {"en": load_mfa, "en_concat": load_mfa_concatenated, "he": load_hebrew}
+def load_set(name: str, cache: Path) -> Dataset:
+    """A set by its short name (see SETS); the synthetic one is generated into `cache`."""
+    if name == "he":
+        return load_hebrew(cache)
+    return {"en": load_mfa, "en_concat": load_mfa_concatenated}[name]()
+
+
+SETS = ("en", "en_concat", "he")

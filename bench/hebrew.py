@@ -7,8 +7,8 @@ pause phoneme). Each sentence clip is trimmed of its leading/trailing silence by
 on one long timeline with chosen gaps (short, medium and long pauses, some over 5 s), so sentence
 boundaries are exact by construction; word starts are espeak's own, checked against the energy
 envelope at every pause (see `verify_edges`); a word followed by a pause ends at its last audible
-frame (espeak's pause phoneme can start up to ~150 ms after the voice stops). A low noise floor is added so silence is not digital
-zero, as in a real recording. Everything is deterministic for a given seed.
+frame (espeak's pause phoneme can start up to ~150 ms after the voice stops). A low noise floor is
+added so silence is not digital zero, as in a real recording. Deterministic for a given seed.
 """
 
 from __future__ import annotations
@@ -133,7 +133,9 @@ class _Event(ctypes.Structure):
     ]
 
 
-_Callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
+_Callback = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event)
+)
 
 
 class Espeak:
@@ -141,7 +143,9 @@ class Espeak:
 
     def __init__(self, voice: str = "he") -> None:
         self._lib = ctypes.CDLL("libespeak-ng.so.1")
-        self.sample_rate = self._lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, _INITIALIZE_PHONEME_EVENTS)
+        self.sample_rate = self._lib.espeak_Initialize(
+            _AUDIO_OUTPUT_SYNCHRONOUS, 0, None, _INITIALIZE_PHONEME_EVENTS
+        )
         if self.sample_rate <= 0:
             raise RuntimeError("libespeak-ng failed to initialise")
         self._chunks: list[np.ndarray] = []
@@ -170,7 +174,11 @@ class Espeak:
         status = self._lib.espeak_Synth(buffer, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
         if status != 0:
             raise RuntimeError(f"espeak_Synth failed ({status})")
-        audio = np.concatenate(self._chunks).astype(np.float32) / 32768.0 if self._chunks else np.zeros(0, np.float32)
+        audio = (
+            np.concatenate(self._chunks).astype(np.float32) / 32768.0
+            if self._chunks
+            else np.zeros(0, np.float32)
+        )
         return audio, list(self._events)
 
 
@@ -199,12 +207,14 @@ def word_spans(text: str, events: list[tuple[int, int, int, int, bytes]], sample
 
 # --- signal helpers --------------------------------------------------------------------------------
 
+
 def frame_db(audio: np.ndarray, sample_rate: int, frame_s: float = 0.005) -> np.ndarray:
     """Energy in dBFS per non-overlapping frame."""
     n = max(int(sample_rate * frame_s), 1)
     usable = len(audio) // n * n
     frames = audio[:usable].reshape(-1, n).astype(np.float64)
-    return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    db: np.ndarray = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    return db
 
 
 def trim_bounds(audio: np.ndarray, sample_rate: int, threshold_db: float = -50.0) -> tuple[int, int]:
@@ -222,7 +232,8 @@ def resample(audio: np.ndarray, source_rate: int, target_rate: int = SAMPLE_RATE
     import torchaudio.functional as F
 
     tensor = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
-    return F.resample(tensor, source_rate, target_rate).numpy()
+    out: np.ndarray = F.resample(tensor, source_rate, target_rate).numpy()
+    return out
 
 
 # --- the lecture --------------------------------------------------------------------------------------
@@ -320,7 +331,8 @@ def load_lecture(cache: Path, seed: int = 7) -> tuple[np.ndarray, list[Sentence]
     audio_path, truth_path = cache / f"he_lecture_{key}.npy", cache / f"he_lecture_{key}.json"
     if audio_path.exists() and truth_path.exists():
         sentences = [
-            Sentence(**{**s, "words": [Word(**w) for w in s["words"]]}) for s in json.loads(truth_path.read_text())
+            Sentence(**{**s, "words": [Word(**w) for w in s["words"]]})
+            for s in json.loads(truth_path.read_text())
         ]
         return np.load(audio_path), sentences
     audio, sentences = build_lecture(seed)

@@ -41,12 +41,16 @@ class Fidelity:
         return self.inserted + self.dropped + self.changed
 
     def __add__(self, other: Fidelity) -> Fidelity:
-        return Fidelity(self.inserted + other.inserted, self.dropped + other.dropped, self.changed + other.changed)
+        return Fidelity(
+            self.inserted + other.inserted, self.dropped + other.dropped, self.changed + other.changed
+        )
 
 
 def fidelity(text_words: Sequence[str], output_words: Sequence[str]) -> Fidelity:
     inserted = dropped = changed = 0
-    for tag, i1, i2, j1, j2 in SequenceMatcher(None, list(text_words), list(output_words), autojunk=False).get_opcodes():
+    for tag, i1, i2, j1, j2 in SequenceMatcher(
+        None, list(text_words), list(output_words), autojunk=False
+    ).get_opcodes():
         if tag == "insert":
             inserted += j2 - j1
         elif tag == "delete":
@@ -80,7 +84,9 @@ def boundary_errors(reference: Sequence[Timed], output: Sequence[Timed]) -> np.n
     return np.asarray(errors, dtype=np.float64)
 
 
-def sentence_errors(reference: Sequence[Timed], output: Sequence[Timed], sentences: Sequence[tuple[int, int]]) -> np.ndarray:
+def sentence_errors(
+    reference: Sequence[Timed], output: Sequence[Timed], sentences: Sequence[tuple[int, int]]
+) -> np.ndarray:
     """|error| of each sentence's start (its first word's start) and end (its last word's end)."""
     pairs = pair_words(reference, output)
     errors = []

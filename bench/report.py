@@ -59,13 +59,20 @@ def to_json(results: dict[str, dict[str, Score]]) -> str:
                 "mean_ms": s.mean_ms,
                 "bias_ms": s.bias_ms,
                 "f1": {str(k): v for k, v in s.f1.items()},
-                "fidelity": {"inserted": s.fidelity.inserted, "dropped": s.fidelity.dropped, "changed": s.fidelity.changed},
+                "fidelity": {
+                    "inserted": s.fidelity.inserted,
+                    "dropped": s.fidelity.dropped,
+                    "changed": s.fidelity.changed,
+                },
                 "engine_repairs": s.engine_repairs,
                 "audio_s": s.audio_s,
                 "wall_s": s.wall_s,
                 "rtf": s.rtf,
                 "sentence_max_s": None if math.isnan(s.sentence_max_s) else s.sentence_max_s,
                 "sentences_over_half_s": s.sentences_over_half_s,
+                "abs_errors_ms": [
+                    None if not np.isfinite(e) else round(float(e) * 1000, 1) for e in s.abs_errors
+                ],
             }
             for name, s in per_set.items()
         }
@@ -74,8 +81,12 @@ def to_json(results: dict[str, dict[str, Score]]) -> str:
     return json.dumps(out, indent=1)
 
 
+HIGHLIGHT = {"stable_ts_defaults": ("black", "--"), "worker_v0": ("0.4", ":"), "default": ("tab:red", "-")}
+
+
 def plot(results: dict[str, dict[str, Score]], path: Path) -> None:
-    """Cumulative share of boundaries within an error, per set, one line per configuration."""
+    """Cumulative share of boundaries within an error, per set, one line per configuration
+    (the baseline, the old worker and the new defaults drawn bold, the other trials thin)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -90,7 +101,11 @@ def plot(results: dict[str, dict[str, Score]], path: Path) -> None:
                 continue
             errors_ms = np.sort(per_set[name].abs_errors) * 1000
             cdf = np.searchsorted(errors_ms, grid, side="right") / max(len(errors_ms), 1)
-            ax.plot(grid, 100 * cdf, label=config)
+            if config in HIGHLIGHT:
+                color, style = HIGHLIGHT[config]
+                ax.plot(grid, 100 * cdf, color=color, ls=style, lw=2.2, label=config, zorder=3)
+            else:
+                ax.plot(grid, 100 * cdf, lw=0.8, alpha=0.6, label=config)
         for t in THRESHOLDS_MS:
             ax.axvline(t, color="0.85", lw=0.8, zorder=0)
         ax.set_xscale("log")
@@ -98,7 +113,7 @@ def plot(results: dict[str, dict[str, Score]], path: Path) -> None:
         ax.set_xlabel("boundary error (ms, log scale)")
         ax.set_ylabel("boundaries within (%)")
         ax.set_title(name)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=6, loc="lower right", ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -22,8 +22,8 @@ from worker.audio import SAMPLE_RATE, load_audio
 from worker.chunking import align_in_windows
 from worker.fidelity import Repairs, TimedWord, reconcile
 from worker.models import load_model, resolve_model
+from worker.refine import shift_words, snap_to_pauses
 from worker.settings import Backend, Device, Settings
-from worker.refine import snap_to_pauses
 from worker.text import line_ends, split_words
 from worker.vad import find_pauses
 from worker.vad import warm_up as warm_up_vad
@@ -31,6 +31,7 @@ from worker.vad import warm_up as warm_up_vad
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[float, float], None]  # (seconds done, seconds total)
+CONFINED_MAX_SECONDS = 28.0  # windows up to this long are aligned in one confined pass
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,17 @@ class AlignmentOptions:
     # None: one stable-ts pass over the whole recording.
     anchor_min_audio: float | None = 60.0
     anchor_pause: float = 0.2  # shortest pause (s) that may anchor a window cut
-    anchor_window: float = 12.0  # longest window (s) that anchored pieces are merged into
+    anchor_window: float = 4.0  # longest window (s) that anchored pieces are merged into
     # Let a first stable-ts pass (fast_mode) vote where the long pauses fall (see worker.chunking).
     anchor_first_pass: bool = True
+    # Align each window with stable-ts `align_words` (the text confined to the window, no fallback
+    # passes) rather than `align` (which can duplicate a word in its fallback).
+    window_align_words: bool = True
     # Move word boundaries onto the pauses they fall in (worker.refine); None: keep the engine's.
     snap_distance: float | None = 0.6
+    # Added to the engine's word times before snapping (Whisper base puts boundaries in real English
+    # speech ~60 ms early, but not in synthetic Hebrew: see bench/README.md before changing it).
+    boundary_shift: float = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AlignmentOptions:
@@ -60,6 +67,7 @@ class AlignmentOptions:
             anchor_pause=settings.anchor_pause_seconds,
             anchor_window=settings.anchor_window_seconds,
             snap_distance=settings.snap_distance_seconds or None,
+            boundary_shift=settings.boundary_shift_seconds,
         )
 
 
@@ -132,7 +140,9 @@ class Aligner:
         pauses = find_pauses(samples, device=self._device) if windowed or options.snap_distance else []
         tally = {"words": 0, "inserted": 0, "dropped": 0, "resplit": 0}
 
-        def align_piece(piece: np.ndarray, piece_words: list[str], report: ProgressCallback | None) -> list[TimedWord]:
+        def align_piece(
+            piece: np.ndarray, piece_words: list[str], report: ProgressCallback | None
+        ) -> list[TimedWord]:
             engine_words = self._engine_words(piece, piece_words, options, report)
             timed, fixed = reconcile(piece_words, engine_words, len(piece) / SAMPLE_RATE)
             tally["words"] += len(engine_words)
@@ -144,7 +154,15 @@ class Aligner:
         if windowed:
 
             def windowed_piece(piece: np.ndarray, piece_words: list[str]) -> list[TimedWord]:
-                timed = align_piece(piece, piece_words, None)
+                if options.window_align_words and len(piece) <= CONFINED_MAX_SECONDS * SAMPLE_RATE:
+                    engine_words = self._confined_words(piece, piece_words, options)
+                    timed, fixed = reconcile(piece_words, engine_words, len(piece) / SAMPLE_RATE)
+                    tally["words"] += len(engine_words)
+                    tally["inserted"] += fixed.inserted
+                    tally["dropped"] += fixed.dropped
+                    tally["resplit"] += fixed.resplit
+                else:
+                    timed = align_piece(piece, piece_words, None)
                 if progress is not None and timed:
                     progress(min(tally["words"] / max(len(words), 1) * duration, duration), duration)
                 return timed
@@ -154,10 +172,18 @@ class Aligner:
                 quick = dataclasses.replace(options, engine={**options.engine, "fast_mode": True})
                 first_pass, _ = reconcile(words, self._engine_words(samples, words, quick, None), duration)
             timed = align_in_windows(
-                samples, words, first_pass, pauses, windowed_piece, options.anchor_pause, window=options.anchor_window
+                samples,
+                words,
+                first_pass,
+                pauses,
+                windowed_piece,
+                options.anchor_pause,
+                window=options.anchor_window,
             )
         else:
             timed = align_piece(samples, words, progress)
+        if options.boundary_shift:
+            timed = shift_words(timed, options.boundary_shift, duration)
         if options.snap_distance:
             timed = snap_to_pauses(timed, pauses, duration, options.snap_distance)
         repairs = Repairs(tally["inserted"], tally["dropped"], tally["resplit"])
@@ -181,8 +207,27 @@ class Aligner:
             self.model_name,
         )
 
+    def _confined_words(
+        self, samples: np.ndarray, words: list[str], options: AlignmentOptions
+    ) -> list[TimedWord]:
+        """stable-ts `align_words`: all of `words` inside `samples`, one pass, no fallback."""
+        segment = [{"start": 0.0, "end": len(samples) / SAMPLE_RATE, "text": " ".join(words)}]
+        with contextlib.redirect_stderr(io.StringIO()):
+            result = self._model.align_words(
+                samples, segment, options.language, verbose=None, **options.engine
+            )
+        return [
+            TimedWord(w.word, float(w.start), float(w.end), float(w.probability))
+            for s in result.segments
+            for w in s.words
+        ]
+
     def _engine_words(
-        self, samples: np.ndarray, words: list[str], options: AlignmentOptions, progress: ProgressCallback | None
+        self,
+        samples: np.ndarray,
+        words: list[str],
+        options: AlignmentOptions,
+        progress: ProgressCallback | None,
     ) -> list[TimedWord]:
         """One stable-ts `align()` pass: its words (possibly re-split) with times relative to `samples`."""
         # stable-ts draws a tqdm bar on stderr even with verbose=None; keep its real warnings as logs.

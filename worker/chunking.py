@@ -66,7 +66,7 @@ def align_in_windows(
     pauses: Sequence[Pause],
     align_piece: PieceAligner,
     anchor_pause: float = 0.2,
-    window: float = 12.0,
+    window: float = 4.0,
     pad: float = 0.25,
 ) -> list[TimedWord]:
     """Every word of `words`, re-aligned window by window between anchored pauses."""

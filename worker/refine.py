@@ -7,8 +7,9 @@ speaker's pauses are found independently (worker.vad: bidirectional Silero VAD, 
 and each pause is matched to the word boundary it belongs to:
 
 - matching is monotonic (pauses and boundaries keep their order), one pause per boundary, and only
-  within `max_distance` of the engine's boundary (plus a tie-breaker on how well the edges fit); it maximises Σ (reward(pause) − distance), where a
-  longer pause earns more, so long pauses are matched from further away than short ones;
+  within `max_distance` of the engine's boundary (plus a tie-breaker on how well the edges fit);
+  it maximises Σ (reward(pause) − distance), where a longer pause earns more, so long pauses are
+  matched from further away than short ones;
 - a matched boundary becomes the pause: the word before ends where the pause starts, the word after
   starts where it ends; the words in between keep the engine's inner boundaries, clamped between
   the new outer ones, with a minimum word duration.
@@ -70,7 +71,7 @@ def match_pauses(
     pauses: Sequence[Pause],
     max_distance: float = 0.6,
     reward_base: float = 0.1,
-    reward_per_second: float = 0.5,
+    reward_per_second: float = 1.0,
 ) -> dict[int, Pause]:
     """Boundary index → the pause it becomes (monotonic, one each, maximising reward − distance)."""
     if not words or not pauses:
@@ -99,7 +100,7 @@ def match_pauses(
         for k, value in pending:
             best.update(k, value)
         pending.clear()
-    score, node = best.query(boundaries)
+    _, node = best.query(boundaries)
     matched: dict[int, Pause] = {}
     while node >= 0:
         k, pause, node = nodes[node]
@@ -156,3 +157,16 @@ def _make_consistent(
         if i and starts[i] < ends[i - 1]:
             starts[i] = ends[i - 1]
         ends[i] = max(ends[i], starts[i])
+
+
+def shift_words(words: Sequence[TimedWord], seconds: float, duration: float) -> list[TimedWord]:
+    """Every word moved by `seconds` (a calibrated bias of the engine), kept inside [0, duration]."""
+    return [
+        TimedWord(
+            w.word,
+            min(max(w.start + seconds, 0.0), duration),
+            min(max(w.end + seconds, 0.0), duration),
+            w.probability,
+        )
+        for w in words
+    ]

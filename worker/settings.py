@@ -55,9 +55,11 @@ class Settings(BaseSettings):
     anchor_min_audio_seconds: Annotated[float, Field(ge=0)] = 60.0
     # Shortest pause that may cut a window, and the longest window anchored pieces merge into.
     anchor_pause_seconds: Annotated[float, Field(ge=0.05, le=10)] = 0.2
-    anchor_window_seconds: Annotated[float, Field(gt=0, le=600)] = 12.0
+    anchor_window_seconds: Annotated[float, Field(gt=0, le=600)] = 4.0
     # Word boundaries within this distance of a detected pause move onto it; 0: keep the engine's.
     snap_distance_seconds: Annotated[float, Field(ge=0, le=5)] = 0.6
+    # Added to every engine word time before snapping (a bias correction; see bench/README.md).
+    boundary_shift_seconds: Annotated[float, Field(ge=-0.5, le=0.5)] = 0.0
     whisper_cache: Path = Path("/opt/models/whisper")
     whisper_backend: Backend = Backend.FASTER_WHISPER
     # int8 on CPU, float16 on GPU when unset (CTranslate2 compute types; ignored by openai-whisper).

@@ -1,5 +1,7 @@
 """Pause snapping and pause-anchored windows (pure: no model)."""
 
+import itertools
+
 import pytest
 
 from worker.chunking import length_anchors, windows
@@ -24,7 +26,7 @@ def test_far_pauses_are_left_alone_and_words_stay_ordered() -> None:
     assert match_pauses(words, [Pause(3.0, 3.5)]) == {}
     out = snap_to_pauses(words, [Pause(0.9, 1.3)], duration=2.0)
     assert [w.word for w in out] == ["w0", "w1", "w2"]
-    assert all(a.end <= b.start and a.start <= a.end for a, b in zip(out, out[1:], strict=False))
+    assert all(a.end <= b.start and a.start <= a.end for a, b in itertools.pairwise(out))
 
 
 def test_a_long_pause_over_two_gaps_goes_to_the_one_it_fits() -> None:
