@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from worker.alignment import Aligner, AlignmentFailed, AlignmentOptions
+from worker.alignment import Aligner, AlignmentFailed
 from worker.audio import AudioError, load_audio
 from worker.messages import AlignmentJob, CompletionNotice, OutputKeyConflict, output_keys
 from worker.outputs import render
@@ -86,9 +86,7 @@ class JobRunner:
 
             options = self._aligner.defaults
             if job.language:
-                options = AlignmentOptions(
-                    language=job.language, token_step=options.token_step, engine=options.engine
-                )
+                options = replace(options, language=job.language)
             alignment = self._aligner.align(audio, text, options, progress=stop_if_cancelled)
         rendered = render(alignment, text, {"audio_key": job.audio_key, "text_key": job.text_key})
         if cancel.is_set():
