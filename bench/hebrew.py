@@ -139,12 +139,19 @@ _Callback = ctypes.CFUNCTYPE(
 
 
 class Espeak:
-    """One synchronous libespeak-ng instance reporting word and phoneme events."""
+    """One synchronous libespeak-ng instance reporting word and phoneme events.
+
+    The library and its voice data come from the PyPI package espeakng-loader, so no system
+    package is needed (the same espeak-ng 1.52 the Debian package ships).
+    """
 
     def __init__(self, voice: str = "he") -> None:
-        self._lib = ctypes.CDLL("libespeak-ng.so.1")
+        import espeakng_loader
+
+        self._lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        data = espeakng_loader.get_data_path().encode()
         self.sample_rate = self._lib.espeak_Initialize(
-            _AUDIO_OUTPUT_SYNCHRONOUS, 0, None, _INITIALIZE_PHONEME_EVENTS
+            _AUDIO_OUTPUT_SYNCHRONOUS, 0, data, _INITIALIZE_PHONEME_EVENTS
         )
         if self.sample_rate <= 0:
             raise RuntimeError("libespeak-ng failed to initialise")

@@ -1,20 +1,22 @@
 """Hebrew test speech with known placement: espeak-ng speaks each sentence, we place the clips.
 
-Each sentence is synthesised on its own at its own rate, its leading and trailing silence trimmed,
-and laid out with chosen pauses, so every sentence's start and end in the result is exact.
+Each sentence is synthesised on its own at its own rate (libespeak-ng through the benchmark's
+binding, from the PyPI package espeakng-loader), its leading and trailing silence trimmed, and laid
+out with chosen pauses, so every sentence's start and end in the result is exact.
 """
 
 from __future__ import annotations
 
-import subprocess
 import wave
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 
+from bench.hebrew import Espeak, trim_bounds
+
 RATE = 22_050  # espeak-ng's native sample rate
-SILENCE_LEVEL = 0.01
 
 
 @dataclass(frozen=True)
@@ -35,15 +37,16 @@ class Speech:
         return "\n".join(s.text for s in self.sentences) + "\n"
 
 
+@cache
+def _espeak() -> Espeak:
+    return Espeak("he")
+
+
 def speak(text: str, words_per_minute: int) -> np.ndarray:
-    raw = subprocess.run(
-        ["espeak-ng", "-v", "he", "-s", str(words_per_minute), "--stdout", text],
-        capture_output=True,
-        check=True,
-    ).stdout
-    samples = np.frombuffer(raw[44:], np.int16).astype(np.float32) / 32768.0  # skip the WAV header
-    loud = np.flatnonzero(np.abs(samples) > SILENCE_LEVEL)
-    return samples[loud[0] : loud[-1] + 1]
+    """One sentence, without its leading and trailing silence."""
+    samples, _events = _espeak().synthesize(text, words_per_minute)
+    first, last = trim_bounds(samples, RATE)
+    return samples[first:last]
 
 
 def write_wav(path: Path, samples: np.ndarray) -> None:

@@ -1,6 +1,5 @@
 """Synthetic Hebrew ground truth: word spans from espeak events, energy checks, placement."""
 
-import ctypes.util
 import itertools
 
 import numpy as np
@@ -63,7 +62,6 @@ def test_pauses_are_mostly_short_with_some_over_five_seconds() -> None:
     assert sum(g < 1 for g in gaps) > len(gaps) / 2
 
 
-@pytest.mark.skipif(ctypes.util.find_library("espeak-ng") is None, reason="libespeak-ng is not installed")
 def test_a_synthesised_sentence_has_one_span_per_word() -> None:
     espeak = hebrew.Espeak("he")
     text = hebrew.SENTENCES[9]  # contains an acronym with gershayim
@@ -71,4 +69,4 @@ def test_a_synthesised_sentence_has_one_span_per_word() -> None:
     spans = word_spans(text, events, espeak.sample_rate)
     assert [w.word for w in spans] == text.split()
     assert all(a.end <= b.start + 1e-9 for a, b in itertools.pairwise(spans))
-    assert 0 < spans[0].start < spans[-1].end <= len(audio) / espeak.sample_rate + 1e-9
+    assert 0 <= spans[0].start < spans[-1].end <= len(audio) / espeak.sample_rate + 1e-9
