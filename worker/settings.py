@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import DirectoryPath, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # AWS SQS quotas (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html)
@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     # Attempts for transient AWS errors (throttling, network) before a job is given up for now.
     aws_max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
     # Where audio is downloaded while aligning (an emptyDir in the cluster).
-    scratch_dir: Path | None = None
+    scratch_dir: DirectoryPath | None = None
 
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
 
