@@ -4,8 +4,11 @@
 
 Input: the test suite's Hebrew lecture (espeak-ng) repeated `--lectures` times, as MP3.
 - engine alone: stable-ts `model.align(samples, text)` on the decoded audio, nothing else;
-- worker: one SQS message through `QueueWorker` against a moto server on 127.0.0.1 (download,
-  decode, align, fidelity repair, render, upload, notice, delete);
+- worker_defaults: one SQS message through `QueueWorker` against a moto server on 127.0.0.1
+  (download, decode, VAD, anchored windows, pause snapping, fidelity repair, render, upload, notice,
+  delete), with the worker's default alignment options;
+- worker_one_pass: the same message with anchored windows and snapping off (one stable-ts pass):
+  the worker's own plumbing on top of the engine;
 - floor: one encoder pass per 30 s window (CTranslate2 `encode`), the least any Whisper aligner pays.
 Timings are the median of `--repeat` runs; ratios come from the same run since the machine is noisy.
 """
@@ -20,6 +23,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import boto3
@@ -106,51 +110,47 @@ def main() -> None:
     queue = WorkQueue(
         aws_client("sqs", settings), settings.sqs_queue_url, 0, settings.visibility_timeout_seconds
     )
-    worker = QueueWorker(
-        settings,
-        queue,
-        Notifier(aws_client("sqs", settings), settings.sqs_final_queue_url),
-        JobRunner(settings, aligner, Storage(aws_client("s3", settings))),
-        Shutdown(0),
+    notifier = Notifier(aws_client("sqs", settings), settings.sqs_final_queue_url)
+    storage = Storage(aws_client("s3", settings))
+    # The same model, without this project's anchored windows and pause snapping: what the worker's
+    # own plumbing (S3, decoding, fidelity, rendering, SQS) adds to one stable-ts pass.
+    plain = Aligner(
+        aligner._model,
+        aligner.model_name,
+        replace(aligner.defaults, anchor_min_audio=None, snap_distance=None),
     )
+    workers = {
+        name: QueueWorker(settings, queue, notifier, JobRunner(settings, chosen, storage), Shutdown(0))
+        for name, chosen in (("worker_defaults", aligner), ("worker_one_pass", plain))
+    }
 
-    engine, end_to_end, floor = [], [], []
+    timings: dict[str, list[float]] = {"engine_alone": [], "encoder_floor": [], **{n: [] for n in workers}}
     for _ in range(args.repeat):
         started = time.perf_counter()
         aligner._model.align(
             samples, " ".join(speech.text.split()), language="he", token_step=200, verbose=None
         )
-        engine.append(time.perf_counter() - started)
-
-        sqs.send_message(
-            QueueUrl=settings.sqs_queue_url, MessageBody='{"audio_key": "l.mp3", "text_key": "l.txt"}'
-        )
-        started = time.perf_counter()
-        worker.run()
-        end_to_end.append(time.perf_counter() - started)
-
-        floor.append(encoder_floor(aligner, samples))
+        timings["engine_alone"].append(time.perf_counter() - started)
+        for name, worker in workers.items():
+            sqs.send_message(
+                QueueUrl=settings.sqs_queue_url, MessageBody='{"audio_key": "l.mp3", "text_key": "l.txt"}'
+            )
+            started = time.perf_counter()
+            worker.run()
+            timings[name].append(time.perf_counter() - started)
+        timings["encoder_floor"].append(encoder_floor(aligner, samples))
     server.stop()
 
-    e2e, alone, enc = statistics.median(end_to_end), statistics.median(engine), statistics.median(floor)
-    print(
-        json.dumps(
-            {
-                "audio_seconds": round(duration, 1),
-                "repeat": args.repeat,
-                "cpu_threads": os.cpu_count(),
-                "worker_end_to_end_s": round(e2e, 2),
-                "engine_alone_s": round(alone, 2),
-                "encoder_floor_s": round(enc, 2),
-                "worker_over_engine": round(e2e / alone, 3),
-                "worker_over_floor": round(e2e / enc, 2),
-                "engine_over_floor": round(alone / enc, 2),
-                "worker_rtf": round(e2e / duration, 4),
-                "floor_rtf": round(enc / duration, 4),
-            },
-            indent=1,
-        )
-    )
+    median = {name: statistics.median(values) for name, values in timings.items()}
+    report: dict[str, float] = {"audio_seconds": round(duration, 1), "repeat": args.repeat}
+    report |= {f"{name}_s": round(value, 2) for name, value in median.items()}
+    for name in workers:
+        report[f"{name}_over_engine"] = round(median[name] / median["engine_alone"], 3)
+        report[f"{name}_over_floor"] = round(median[name] / median["encoder_floor"], 2)
+        report[f"{name}_rtf"] = round(median[name] / duration, 4)
+    report["engine_over_floor"] = round(median["engine_alone"] / median["encoder_floor"], 2)
+    report["floor_rtf"] = round(median["encoder_floor"] / duration, 4)
+    print(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import dataclasses
 import io
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -230,8 +231,9 @@ class Aligner:
         progress: ProgressCallback | None,
     ) -> list[TimedWord]:
         """One stable-ts `align()` pass: its words (possibly re-split) with times relative to `samples`."""
-        # stable-ts draws a tqdm bar on stderr even with verbose=None; keep its real warnings as logs.
-        with contextlib.redirect_stderr(io.StringIO()) as engine_stderr:
+        # stable-ts draws a tqdm bar on stderr even with verbose=None (dropped); its warnings become logs.
+        with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("always")
             result = self._model.align(
                 samples,
                 " ".join(words),
@@ -241,9 +243,8 @@ class Aligner:
                 progress_callback=progress,
                 **options.engine,
             )
-        for line in engine_stderr.getvalue().splitlines():
-            if line.strip() and "\r" not in line and "it/s]" not in line and "sec/s]" not in line:
-                log.warning("stable-ts: %s", line.strip())
+        for warning in caught:
+            log.warning("stable-ts: %s", warning.message)
         if result is None:
             raise AlignmentFailed("the engine could not align the text with the audio")
         return [
