@@ -120,6 +120,15 @@ class Cloud:
                 found.append(json.loads(m["Body"]))
                 self.sqs.delete_message(QueueUrl=self.final_queue_url, ReceiptHandle=m["ReceiptHandle"])
 
+    def dead_letters(self) -> list[dict[str, Any]]:
+        got = self.sqs.receive_message(
+            QueueUrl=self.dead_letter_url,
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=1,
+        )
+        return list(got.get("Messages", []))
+
     def queue_counts(self, url: str | None = None) -> tuple[int, int]:
         """(visible, in flight) messages of the work queue."""
         attributes = self.sqs.get_queue_attributes(

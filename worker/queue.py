@@ -6,6 +6,7 @@ visible again within VISIBILITY_TIMEOUT_SECONDS, not after the length of a lectu
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from worker.settings import MAX_VISIBILITY_TIMEOUT_SECONDS
 
 log = logging.getLogger(__name__)
+
+MAX_REASON_CHARS = 1000
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,26 @@ class WorkQueue:
         self.url = url
         self._wait = wait_seconds
         self.visibility_seconds = visibility_seconds
+        self._dead_letter: tuple[str | None] | None = None  # (url or None,) once looked up
+
+    def dead_letter_url(self) -> str | None:
+        """The target of the work queue's redrive policy, or None when it has none (looked up once)."""
+        if self._dead_letter is None:
+            try:
+                attributes = self._sqs.get_queue_attributes(
+                    QueueUrl=self.url, AttributeNames=["RedrivePolicy"]
+                )
+            except (ClientError, BotoCoreError) as error:  # e.g. no sqs:GetQueueAttributes: ask again later
+                log.warning("cannot read the redrive policy of %s: %s", self.url, error)
+                return None
+            policy = attributes.get("Attributes", {}).get("RedrivePolicy")
+            url = None
+            if policy:
+                # arn:aws:sqs:<region>:<account>:<name>
+                *_, account, name = json.loads(policy)["deadLetterTargetArn"].split(":")
+                url = str(self._sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
+            self._dead_letter = (url,)
+        return self._dead_letter[0]
 
     def receive(self, wait_seconds: int | None = None) -> Message | None:
         """One message, long-polling up to `wait_seconds` (default WAIT_TIME_SECONDS)."""
@@ -54,6 +77,19 @@ class WorkQueue:
 
     def delete(self, message: Message) -> None:
         self._sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message.receipt_handle)
+
+    def dead_letter(self, message: Message, reason: str) -> bool:
+        """Move a message that can never succeed to the dead-letter queue now (the reason as an
+        attribute), rather than receiving it again maxReceiveCount times; False without one."""
+        target = self.dead_letter_url()
+        if target is None:
+            return False
+        attribute = {"DataType": "String", "StringValue": reason[:MAX_REASON_CHARS]}
+        self._sqs.send_message(
+            QueueUrl=target, MessageBody=message.body, MessageAttributes={"error": attribute}
+        )
+        self.delete(message)
+        return True
 
     def hide_for(self, message: Message, seconds: int) -> None:
         """Make the message visible again after `seconds` (0 = at once, for another worker)."""

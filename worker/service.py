@@ -2,10 +2,12 @@
 
 Message fate, by outcome:
 - succeeded: outputs uploaded, notice sent, then the message is deleted;
-- failed, permanent (bad input): failure notice, and the message is hidden for
-  FAILED_RETRY_DELAY_SECONDS; after the queue's maxReceiveCount receives SQS's redrive policy moves it
-  to the dead-letter queue, where it waits for a person (no spinning, nothing lost);
-- failed, transient (AWS trouble): hidden with exponential backoff, retried, then redriven likewise;
+- failed, permanent (bad input): failure notice, then the message moves at once to the dead-letter
+  queue named by the work queue's redrive policy, with the error as its `error` attribute, where it
+  waits for a person (no spinning, nothing lost; an in-flight message would also keep KEDA starting
+  Jobs for it). Without a redrive policy it is hidden for FAILED_RETRY_DELAY_SECONDS instead;
+- failed, transient (AWS trouble): hidden with exponential backoff and retried; after the queue's
+  maxReceiveCount receives SQS's redrive policy moves it to the dead-letter queue;
 - cancelled by shutdown: released at once (visibility 0) for another worker; nothing published.
 Drain mode (how a ScaledJob pod ends): exit after MAX_MESSAGES messages or IDLE_TIMEOUT_SECONDS
 without one.
@@ -81,7 +83,7 @@ class QueueWorker:
                 attempt=message.receive_count,
             )
             self._notifier.send(notice.model_dump_json())
-            self._queue.hide_for(message, self._settings.failed_retry_delay_seconds)
+            self._give_up(message, str(error))
             return
         outcomes: list[Outcome] = []
         try:
@@ -100,7 +102,13 @@ class QueueWorker:
                 TRANSIENT_BASE_DELAY_SECONDS * 2 ** (message.receive_count - 1), TRANSIENT_MAX_DELAY_SECONDS
             )
             self._queue.hide_for(message, delay)
-        elif any(o.notice.status == "failed" for o in outcomes):
-            self._queue.hide_for(message, self._settings.failed_retry_delay_seconds)
+        elif failed := [o.notice.error or "failed" for o in outcomes if o.notice.status == "failed"]:
+            self._give_up(message, "; ".join(failed))
         else:
             self._queue.delete(message)
+
+    def _give_up(self, message: Message, reason: str) -> None:
+        if self._queue.dead_letter(message, reason):
+            log.warning("message %s moved to the dead-letter queue", message.message_id)
+        else:
+            self._queue.hide_for(message, self._settings.failed_retry_delay_seconds)

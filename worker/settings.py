@@ -82,8 +82,8 @@ class Settings(BaseSettings):
     # --- queue reliability ---
     wait_time_seconds: Annotated[int, Field(ge=0, le=MAX_WAIT_TIME_SECONDS)] = MAX_WAIT_TIME_SECONDS
     visibility_timeout_seconds: Annotated[int, Field(ge=10, le=MAX_VISIBILITY_TIMEOUT_SECONDS)] = 120
-    # How long a message that failed for good (bad input) stays hidden before its next receive; after
-    # the queue's maxReceiveCount receives, SQS's redrive policy moves it to the dead-letter queue.
+    # How long a message that failed for good (bad input) stays hidden before its next receive, when
+    # the work queue has no redrive policy (with one, it moves to the dead-letter queue at once).
     failed_retry_delay_seconds: Annotated[int, Field(ge=0, le=MAX_VISIBILITY_TIMEOUT_SECONDS)] = 300
     # Seconds to let a running alignment finish after SIGTERM before releasing its message.
     shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 20
