@@ -84,6 +84,26 @@ class Alignment:
     model: str
 
 
+@dataclass
+class _RepairTally:
+    """What reconciling every piece onto the text took, summed over the pieces."""
+
+    engine_words: int = 0
+    inserted: int = 0
+    dropped: int = 0
+    resplit: int = 0
+
+    def add(self, repairs: Repairs, engine_words: int) -> None:
+        self.engine_words += engine_words
+        self.inserted += repairs.inserted
+        self.dropped += repairs.dropped
+        self.resplit += repairs.resplit
+
+    @property
+    def repairs(self) -> Repairs:
+        return Repairs(self.inserted, self.dropped, self.resplit)
+
+
 class AlignmentFailed(Exception):
     """The engine could not align this input (a permanent failure of the job)."""
 
@@ -139,33 +159,27 @@ class Aligner:
         started = time.perf_counter()
         windowed = options.anchor_min_audio is not None and duration >= options.anchor_min_audio
         pauses = find_pauses(samples, device=self._device) if windowed or options.snap_distance else []
-        tally = {"words": 0, "inserted": 0, "dropped": 0, "resplit": 0}
+        tally = _RepairTally()
+
+        def reconciled(piece: np.ndarray, piece_words: list[str], engine: list[TimedWord]) -> list[TimedWord]:
+            timed, fixed = reconcile(piece_words, engine, len(piece) / SAMPLE_RATE)
+            tally.add(fixed, len(engine))
+            return timed
 
         def align_piece(
             piece: np.ndarray, piece_words: list[str], report: ProgressCallback | None
         ) -> list[TimedWord]:
-            engine_words = self._engine_words(piece, piece_words, options, report)
-            timed, fixed = reconcile(piece_words, engine_words, len(piece) / SAMPLE_RATE)
-            tally["words"] += len(engine_words)
-            tally["inserted"] += fixed.inserted
-            tally["dropped"] += fixed.dropped
-            tally["resplit"] += fixed.resplit
-            return timed
+            return reconciled(piece, piece_words, self._engine_words(piece, piece_words, options, report))
 
         if windowed:
 
             def windowed_piece(piece: np.ndarray, piece_words: list[str]) -> list[TimedWord]:
                 if options.window_align_words and len(piece) <= CONFINED_MAX_SECONDS * SAMPLE_RATE:
-                    engine_words = self._confined_words(piece, piece_words, options)
-                    timed, fixed = reconcile(piece_words, engine_words, len(piece) / SAMPLE_RATE)
-                    tally["words"] += len(engine_words)
-                    tally["inserted"] += fixed.inserted
-                    tally["dropped"] += fixed.dropped
-                    tally["resplit"] += fixed.resplit
+                    timed = reconciled(piece, piece_words, self._confined_words(piece, piece_words, options))
                 else:
                     timed = align_piece(piece, piece_words, None)
                 if progress is not None and timed:
-                    progress(min(tally["words"] / max(len(words), 1) * duration, duration), duration)
+                    progress(min(tally.engine_words / max(len(words), 1) * duration, duration), duration)
                 return timed
 
             first_pass: list[TimedWord] = []
@@ -187,8 +201,8 @@ class Aligner:
             timed = shift_words(timed, options.boundary_shift, duration)
         if options.snap_distance:
             timed = snap_to_pauses(timed, pauses, duration, options.snap_distance)
-        repairs = Repairs(tally["inserted"], tally["dropped"], tally["resplit"])
-        engine_word_count = tally["words"]
+        repairs = tally.repairs
+        engine_word_count = tally.engine_words
         seconds = time.perf_counter() - started
         if repairs.total:
             log.warning(
