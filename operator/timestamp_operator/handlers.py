@@ -220,6 +220,12 @@ async def launch(
         raise _fail(patch, body, "InvalidSpec", str(error)) from error
 
     namespace, name = body.metadata.namespace or "", body.metadata.name or ""
+    home = context.config.worker_namespace
+    if home and namespace != home:
+        message = (
+            f"AlignmentRuns run in namespace {home!r}, where the worker's ServiceAccount and settings are"
+        )
+        raise _fail(patch, body, "WrongNamespace", f"{message}; apply it there")
     jobs = path("apis/batch/v1", namespace, "jobs")
     job_name = builders.job_name(name)
     job = await context.kube.get(f"{jobs}/{job_name}")

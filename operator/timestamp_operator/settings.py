@@ -21,6 +21,9 @@ _WORKER = WorkerSettings.model_fields
 class OperatorSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
+    # The namespace holding the worker's ServiceAccount and env ConfigMap (the chart's release
+    # namespace): runs elsewhere would get pods without them, so they are refused. Unset: any.
+    worker_namespace: str | None = None
     # A YAML Pod template (metadata + spec with one container named `worker`) rendered by the chart.
     worker_pod_template: Path = Path("/etc/timestamp-operator/pod-template.yaml")
     # Where selections are listed, and how an audio key is derived from a text key.

@@ -58,6 +58,7 @@ def test_deployment(helm: Helm) -> None:
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env == {
         "WORKER_POD_TEMPLATE": "/etc/timestamp-operator/pod-template.yaml",
+        "WORKER_NAMESPACE": NAMESPACE,  # runs elsewhere would lack the worker's ServiceAccount and env
         "BACKOFF_LIMIT_PER_INDEX": "3",
     }
     assert {"configMapRef": {"name": "dafyomi-gpu-timestamp-worker-env"}} in container["envFrom"]

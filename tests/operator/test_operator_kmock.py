@@ -219,6 +219,18 @@ async def test_an_invalid_spec_fails_and_creates_nothing(
     assert cluster.creations(JOBS) == [] and cluster.creations(CONFIGMAPS) == []
 
 
+async def test_a_run_outside_the_workers_namespace_is_refused(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORKER_NAMESPACE", "alignment")
+    async with operator(cluster):
+        await cluster.apply(run_manifest("elsewhere"))
+        await eventually(lambda: phase(cluster, "elsewhere") == "Failed", what="Failed")
+        await eventually(lambda: cluster.events("WrongNamespace"), what="a WrongNamespace event")
+    assert "namespace 'alignment'" in cluster.status("elsewhere")["message"]
+    assert cluster.creations(JOBS) == [] and cluster.creations(CONFIGMAPS) == []
+
+
 async def test_restarts_and_retries_never_duplicate_the_job(cluster: Cluster) -> None:
     async with operator(cluster):
         await cluster.apply(run_manifest("restarted"))
