@@ -97,19 +97,18 @@ def main() -> None:
         s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket="audio", Key="l.mp3", Body=mp3.read_bytes())
     s3.put_object(Bucket="text", Key="l.txt", Body=speech.text.encode())
+    work_queue = sqs.create_queue(QueueName="work")["QueueUrl"]
     settings = Settings(
         audio_bucket="audio",
         text_bucket="text",
         output_bucket="out",
         device=Device.CPU,
-        sqs_queue_url=sqs.create_queue(QueueName="work")["QueueUrl"],
+        sqs_queue_url=work_queue,
         sqs_final_queue_url=sqs.create_queue(QueueName="done")["QueueUrl"],
         wait_time_seconds=0,
         max_messages=1,
     )
-    queue = WorkQueue(
-        aws_client("sqs", settings), settings.sqs_queue_url, 0, settings.visibility_timeout_seconds
-    )
+    queue = WorkQueue(aws_client("sqs", settings), work_queue, 0, settings.visibility_timeout_seconds)
     notifier = Notifier(aws_client("sqs", settings), settings.sqs_final_queue_url)
     storage = Storage(aws_client("s3", settings))
     # The same model, without this project's anchored windows and pause snapping: what the worker's
@@ -132,9 +131,7 @@ def main() -> None:
         )
         timings["engine_alone"].append(time.perf_counter() - started)
         for name, worker in workers.items():
-            sqs.send_message(
-                QueueUrl=settings.sqs_queue_url, MessageBody='{"audio_key": "l.mp3", "text_key": "l.txt"}'
-            )
+            sqs.send_message(QueueUrl=work_queue, MessageBody='{"audio_key": "l.mp3", "text_key": "l.txt"}')
             started = time.perf_counter()
             worker.run()
             timings[name].append(time.perf_counter() - started)
