@@ -16,8 +16,6 @@ import numpy as np
 
 from bench.hebrew import Espeak, trim_bounds
 
-RATE = 22_050  # espeak-ng's native sample rate
-
 
 @dataclass(frozen=True)
 class Placed:
@@ -45,26 +43,27 @@ def _espeak() -> Espeak:
 def speak(text: str, words_per_minute: int) -> np.ndarray:
     """One sentence, without its leading and trailing silence."""
     samples, _events = _espeak().synthesize(text, words_per_minute)
-    first, last = trim_bounds(samples, RATE)
+    first, last = trim_bounds(samples, _espeak().sample_rate)
     return samples[first:last]
 
 
-def write_wav(path: Path, samples: np.ndarray) -> None:
+def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
-        out.setframerate(RATE)
+        out.setframerate(rate)
         out.writeframes((np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes())
 
 
 def synthesize(sentences: list[str], path: Path, pauses: list[float], rates: list[int]) -> Speech:
     """Sentence i spoken at rates[i % len] and followed by pauses[i % len] seconds of silence."""
-    pieces, placed, cursor = [np.zeros(int(0.5 * RATE), np.float32)], [], 0.5
+    rate = _espeak().sample_rate
+    pieces, placed, cursor = [np.zeros(int(0.5 * rate), np.float32)], [], 0.5
     for index, sentence in enumerate(sentences):
         clip = speak(sentence, rates[index % len(rates)])
-        placed.append(Placed(sentence, cursor, cursor + len(clip) / RATE))
+        placed.append(Placed(sentence, cursor, cursor + len(clip) / rate))
         pause = pauses[index % len(pauses)]
-        pieces += [clip, np.zeros(int(pause * RATE), np.float32)]
-        cursor += (len(clip) + int(pause * RATE)) / RATE
-    write_wav(path, np.concatenate(pieces))
+        pieces += [clip, np.zeros(int(pause * rate), np.float32)]
+        cursor += (len(clip) + int(pause * rate)) / rate
+    write_wav(path, np.concatenate(pieces), rate)
     return Speech(path, placed, cursor)

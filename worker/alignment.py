@@ -12,7 +12,7 @@ import io
 import logging
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,15 +227,11 @@ class Aligner:
     ) -> list[TimedWord]:
         """stable-ts `align_words`: all of `words` inside `samples`, one pass, no fallback."""
         segment = [{"start": 0.0, "end": len(samples) / SAMPLE_RATE, "text": " ".join(words)}]
-        with contextlib.redirect_stderr(io.StringIO()):
+        with _quiet_engine():
             result = self._model.align_words(
                 samples, segment, options.language, verbose=None, **options.engine
             )
-        return [
-            TimedWord(w.word, float(w.start), float(w.end), float(w.probability))
-            for s in result.segments
-            for w in s.words
-        ]
+        return _timed_words(result)
 
     def _engine_words(
         self,
@@ -245,9 +241,7 @@ class Aligner:
         progress: ProgressCallback | None,
     ) -> list[TimedWord]:
         """One stable-ts `align()` pass: its words (possibly re-split) with times relative to `samples`."""
-        # stable-ts draws a tqdm bar on stderr even with verbose=None (dropped); its warnings become logs.
-        with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stderr(io.StringIO()):
-            warnings.simplefilter("always")
+        with _quiet_engine():
             result = self._model.align(
                 samples,
                 " ".join(words),
@@ -257,12 +251,24 @@ class Aligner:
                 progress_callback=progress,
                 **options.engine,
             )
-        for warning in caught:
-            log.warning("stable-ts: %s", warning.message)
         if result is None:
             raise AlignmentFailed("the engine could not align the text with the audio")
-        return [
-            TimedWord(w.word, float(w.start), float(w.end), float(w.probability))
-            for segment in result.segments
-            for w in segment.words
-        ]
+        return _timed_words(result)
+
+
+@contextlib.contextmanager
+def _quiet_engine() -> Iterator[None]:
+    """stable-ts draws a tqdm bar on stderr even with verbose=None (dropped); its warnings become logs."""
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:
+        log.warning("stable-ts: %s", warning.message)
+
+
+def _timed_words(result: Any) -> list[TimedWord]:
+    return [
+        TimedWord(w.word, float(w.start), float(w.end), float(w.probability))
+        for segment in result.segments
+        for w in segment.words
+    ]

@@ -36,7 +36,11 @@ class Cancelled(Exception):
 @dataclass
 class Outcome:
     notice: CompletionNotice
-    transient: bool = False  # a failure worth retrying later
+
+    @property
+    def transient(self) -> bool:
+        """A failure worth retrying later."""
+        return self.notice.error_kind == "transient"
 
 
 class JobRunner:
@@ -116,4 +120,4 @@ class JobRunner:
             status="failed", audio_key=job.audio_key, text_key=job.text_key, id=job.id
         )
         notice = base.model_copy(update={"status": "failed", "error": str(error), "error_kind": kind})
-        return Outcome(notice, transient=transient)
+        return Outcome(notice)

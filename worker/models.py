@@ -78,15 +78,14 @@ def fetch_model(name: str, backend: Backend, cache: Path) -> Path:
     if target.exists():
         return target
     cache.mkdir(parents=True, exist_ok=True)
-    if backend is Backend.FASTER_WHISPER:
-        bundled = _bundled_base_dirs() if name == "base" else None
-        if bundled:
-            _assemble_bundled_base(bundled, target)
-        else:
-            from faster_whisper.utils import download_model
+    bundled = _bundled_base_dirs() if name == "base" else None
+    if backend is Backend.FASTER_WHISPER and bundled:
+        _assemble_bundled_base(bundled, target)
+    elif backend is Backend.FASTER_WHISPER:
+        from faster_whisper.utils import download_model
 
-            download_model(name, output_dir=str(target))
-    elif bundled := (_bundled_base_dirs() if name == "base" else None):
+        download_model(name, output_dir=str(target))
+    elif bundled:
         # openai-whisper base, converted offline from the bundled CTranslate2 weights (same network).
         from worker.ct2_to_openai import convert
 
