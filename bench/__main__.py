@@ -23,10 +23,10 @@ from bench.configs import BASELINE, CONFIGS
 from bench.datasets import REPO, SETS, Dataset, load_set
 from bench.metrics import Fidelity, Score, boundary_errors, fidelity, score, sentence_errors
 from bench.report import table, write
-from worker.alignment import Aligner
-from worker.models import fetch_model
+from worker.engine.alignment import Aligner
+from worker.engine.models import fetch_model
+from worker.inputs.text import split_words
 from worker.settings import Backend, Device
-from worker.text import split_words
 
 RESULTS = REPO / "bench" / "results"
 
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-baseline", action="store_true", help="skip the baseline row (exploration only)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    for noisy in ("faster_whisper", "worker.alignment", "stable_whisper"):
+    for noisy in ("faster_whisper", "worker.engine.alignment", "stable_whisper"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
     names = list(CONFIGS) if args.configs == "all" else args.configs.split(",")

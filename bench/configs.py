@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from worker.alignment import AlignmentOptions
+from worker.engine.alignment import AlignmentOptions
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ CONFIGS: dict[str, Config] = {
         _config(
             "st_nonspeech_skip_off", "stable-ts nonspeech_skip=None", engine={"nonspeech_skip": None}, **_OFF
         ),
-        # ours: pause snapping (worker.refine) and pause-anchored windows (worker.chunking)
+        # ours: pause snapping (worker.engine.refine) and pause-anchored windows (worker.engine.chunking)
         _config("snap", "boundaries snapped onto VAD pauses (0.6 s)", anchor_min_audio=None),
         _config("windows", "windows ≤ 4 s cut at pauses ≥ 0.2 s (audio ≥ 60 s), no snap", snap_distance=None),
         _config(

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import hebrew
-from worker.audio import load_audio
+from worker.inputs.audio import load_audio
 
 REPO = Path(__file__).resolve().parent.parent
 MFA_DIR = REPO / "data" / "realdata" / "en_mfa_word_reference"

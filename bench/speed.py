@@ -31,15 +31,15 @@ import numpy as np
 from moto.server import ThreadedMotoServer
 
 from tests.speech import synthesize
-from worker.alignment import Aligner, AlignmentOptions
-from worker.audio import SAMPLE_RATE, ffmpeg, load_audio
-from worker.jobs import JobRunner
-from worker.models import fetch_model
-from worker.queue import Notifier, WorkQueue
-from worker.service import QueueWorker
+from worker.cloud.jobs import JobRunner
+from worker.cloud.queue import Notifier, WorkQueue
+from worker.cloud.service import QueueWorker
+from worker.cloud.shutdown import Shutdown
+from worker.cloud.storage import Storage, aws_client
+from worker.engine.alignment import Aligner, AlignmentOptions
+from worker.engine.models import fetch_model
+from worker.inputs.audio import SAMPLE_RATE, ffmpeg, load_audio
 from worker.settings import Backend, Device, Settings
-from worker.shutdown import Shutdown
-from worker.storage import Storage, aws_client
 
 REPO = Path(__file__).resolve().parent.parent
 

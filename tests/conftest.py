@@ -14,9 +14,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from tests.speech import Speech, synthesize
-from worker.alignment import Aligner, AlignmentOptions
-from worker.audio import ffmpeg
-from worker.models import fetch_model
+from worker.engine.alignment import Aligner, AlignmentOptions
+from worker.engine.models import fetch_model
+from worker.inputs.audio import ffmpeg
 from worker.settings import Backend, Device, Settings
 
 REPO = Path(__file__).resolve().parent.parent

@@ -5,19 +5,19 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from worker.alignment import Aligner, AlignmentFailed
-from worker.audio import AudioError
-from worker.batch import BatchError, default_index, default_outcome_file, read_items, run_batch
-from worker.jobs import JobRunner
+from worker.cloud.batch import BatchError, default_index, default_outcome_file, read_items, run_batch
+from worker.cloud.jobs import JobRunner
+from worker.cloud.queue import Notifier, WorkQueue
+from worker.cloud.service import QueueWorker
+from worker.cloud.shutdown import Shutdown
+from worker.cloud.storage import Storage, aws_client
+from worker.engine.alignment import Aligner, AlignmentFailed
+from worker.engine.models import ModelUnavailable, fetch_model
+from worker.inputs.audio import AudioError
+from worker.inputs.text import TranscriptError
 from worker.local import OutputExists, align_files, check_outputs
-from worker.models import ModelUnavailable, fetch_model
-from worker.outputs import FidelityError
-from worker.queue import Notifier, WorkQueue
-from worker.service import QueueWorker
+from worker.publish.outputs import FidelityError
 from worker.settings import Backend, Settings
-from worker.shutdown import Shutdown
-from worker.storage import Storage, aws_client
-from worker.text import TranscriptError
 
 log = logging.getLogger(__name__)
 

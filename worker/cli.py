@@ -88,7 +88,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _gpu_present() -> bool:
-    from worker.models import cuda_devices
+    from worker.engine.models import cuda_devices
 
     return bool(cuda_devices(Backend.FASTER_WHISPER))
 

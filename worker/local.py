@@ -8,10 +8,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from worker.alignment import Aligner
-from worker.audio import load_audio
-from worker.outputs import Rendered, render
-from worker.text import TranscriptError, decode_transcript
+from worker.engine.alignment import Aligner
+from worker.inputs.audio import load_audio
+from worker.inputs.text import TranscriptError, decode_transcript
+from worker.publish.outputs import Rendered, render
 
 
 class OutputExists(FileExistsError):

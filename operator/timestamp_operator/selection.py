@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from timestamp_operator.spec import Item, Selection
-from worker.messages import MessageError, derive_audio_key
+from worker.cloud.messages import MessageError, derive_audio_key
 
 
 class EmptySelection(ValueError):

@@ -4,10 +4,10 @@ import itertools
 
 import pytest
 
-from worker.chunking import length_anchors, windows
-from worker.fidelity import TimedWord
-from worker.refine import match_pauses, snap_to_pauses
-from worker.vad import Pause, pauses
+from worker.engine.chunking import length_anchors, windows
+from worker.engine.fidelity import TimedWord
+from worker.engine.refine import match_pauses, snap_to_pauses
+from worker.engine.vad import Pause, pauses
 
 
 def timed(*spans: tuple[float, float]) -> list[TimedWord]:

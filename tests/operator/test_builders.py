@@ -132,7 +132,8 @@ def test_exit_codes_decide_retries() -> None:
 
 
 def test_exit_codes_are_the_workers() -> None:
-    from worker import batch, cli
+    from worker import cli
+    from worker.cloud import batch
 
     assert (builders.EXIT_PERMANENT, builders.EXIT_TRANSIENT) == (batch.EXIT_PERMANENT, batch.EXIT_TRANSIENT)
     assert builders.EXIT_CONFIG == cli.EXIT_CONFIG
@@ -140,7 +141,7 @@ def test_exit_codes_are_the_workers() -> None:
 
 
 def test_the_items_file_is_the_workers_batch_format() -> None:
-    from worker.batch import BatchItems
+    from worker.cloud.batch import BatchItems
 
     items = [Item(audio_key=i["audioKey"], text_key=i["textKey"]) for i in ITEMS]
     configmap = builders.build_items_configmap("berakhot-rerun", items)

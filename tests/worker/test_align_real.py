@@ -10,8 +10,8 @@ import webvtt
 
 from tests.conftest import REALDATA
 from tests.speech import Speech
-from worker.alignment import Aligner, AlignmentOptions
-from worker.text import split_words
+from worker.engine.alignment import Aligner, AlignmentOptions
+from worker.inputs.text import split_words
 
 MFA = REALDATA / "en_mfa_word_reference"
 

@@ -1,4 +1,4 @@
-from worker.fidelity import TimedWord, reconcile
+from worker.engine.fidelity import TimedWord, reconcile
 
 
 def timed(*spans: tuple[str, float, float]) -> list[TimedWord]:

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from worker.messages import (
+from worker.cloud.messages import (
     AlignmentJob,
     MessageError,
     OutputKeyConflict,

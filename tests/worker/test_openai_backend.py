@@ -21,12 +21,12 @@ import whisper
 from whisper.model import sinusoids
 
 from tests.conftest import REALDATA
-from worker.alignment import Aligner, AlignmentOptions
-from worker.audio import load_audio
-from worker.ct2_to_openai import checkpoint_alignment_heads, convert, read_model_bin
-from worker.models import fetch_model
+from worker.engine.alignment import Aligner, AlignmentOptions
+from worker.engine.ct2_to_openai import checkpoint_alignment_heads, convert, read_model_bin
+from worker.engine.models import fetch_model
+from worker.inputs.audio import load_audio
+from worker.inputs.text import split_words
 from worker.settings import Backend, Device
-from worker.text import split_words
 
 JFK_AUDIO = REALDATA / "en_transcript_only" / "jfk.flac"
 JFK_TEXT = (REALDATA / "en_transcript_only" / "jfk.txt").read_text()

@@ -6,11 +6,11 @@ import pytest
 import stable_whisper
 import webvtt
 
-from worker.alignment import Alignment
-from worker.cues import MAX_CUE_CHARS, group_cues
-from worker.fidelity import Repairs, TimedWord
-from worker.outputs import FidelityError, Rendered, render, verify_fidelity
-from worker.text import line_ends, split_words
+from worker.engine.alignment import Alignment
+from worker.engine.fidelity import Repairs, TimedWord
+from worker.inputs.text import line_ends, split_words
+from worker.publish.cues import MAX_CUE_CHARS, group_cues
+from worker.publish.outputs import FidelityError, Rendered, render, verify_fidelity
 
 TEXT = "רבי יוחנן אמר: <הלכה> & מנהג.\nשלום עולם\nעוד מילה"
 

@@ -16,14 +16,14 @@ import webvtt
 
 from tests.conftest import Cloud
 from tests.speech import Speech
-from worker.alignment import Aligner
-from worker.jobs import JobRunner
-from worker.queue import Notifier, WorkQueue
-from worker.service import QueueWorker
+from worker.cloud.jobs import JobRunner
+from worker.cloud.queue import Notifier, WorkQueue
+from worker.cloud.service import QueueWorker
+from worker.cloud.shutdown import Shutdown
+from worker.cloud.storage import Storage, aws_client
+from worker.engine.alignment import Aligner
+from worker.inputs.text import split_words
 from worker.settings import Settings
-from worker.shutdown import Shutdown
-from worker.storage import Storage, aws_client
-from worker.text import split_words
 
 
 def run_worker(cloud: Cloud, aligner: Aligner, **overrides: object) -> int:

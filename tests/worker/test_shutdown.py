@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import Cloud
 from tests.speech import Speech
-from worker.audio import ffmpeg
+from worker.inputs.audio import ffmpeg
 
 VISIBILITY = 10  # seconds: shorter than the alignment, so only the heartbeat keeps the message hidden
 

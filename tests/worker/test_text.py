@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from worker.text import TranscriptError, decode_transcript, line_ends, split_words
+from worker.inputs.text import TranscriptError, decode_transcript, line_ends, split_words
 
 
 def test_plain_text_keeps_every_word_byte_for_byte() -> None:

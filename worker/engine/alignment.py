@@ -19,15 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from worker.audio import SAMPLE_RATE, load_audio
-from worker.chunking import align_in_windows
-from worker.fidelity import Repairs, TimedWord, reconcile
-from worker.models import load_model, resolve_model
-from worker.refine import shift_words, snap_to_pauses
+from worker.engine.chunking import align_in_windows
+from worker.engine.fidelity import Repairs, TimedWord, reconcile
+from worker.engine.models import load_model, resolve_model
+from worker.engine.refine import shift_words, snap_to_pauses
+from worker.engine.vad import find_pauses
+from worker.engine.vad import warm_up as warm_up_vad
+from worker.inputs.audio import SAMPLE_RATE, load_audio
+from worker.inputs.text import line_ends, split_words
 from worker.settings import Backend, Device, Settings
-from worker.text import line_ends, split_words
-from worker.vad import find_pauses
-from worker.vad import warm_up as warm_up_vad
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +43,17 @@ class AlignmentOptions:
     token_step: int = 200
     # Extra keyword arguments for stable-ts `align()` (e.g. nonspeech_skip, fast_mode, vad).
     engine: dict[str, Any] = field(default_factory=dict)
-    # Recordings at least this long are aligned in windows cut at long pauses (worker.chunking);
+    # Recordings at least this long are aligned in windows cut at long pauses (worker.engine.chunking);
     # None: one stable-ts pass over the whole recording.
     anchor_min_audio: float | None = 60.0
     anchor_pause: float = 0.2  # shortest pause (s) that may anchor a window cut
     anchor_window: float = 4.0  # longest window (s) that anchored pieces are merged into
-    # Let a first stable-ts pass (fast_mode) vote where the long pauses fall (see worker.chunking).
+    # Let a first stable-ts pass (fast_mode) vote where the long pauses fall (see worker.engine.chunking).
     anchor_first_pass: bool = True
     # Align each window with stable-ts `align_words` (the text confined to the window, no fallback
     # passes) rather than `align` (which can duplicate a word in its fallback).
     window_align_words: bool = True
-    # Move word boundaries onto the pauses they fall in (worker.refine); None: keep the engine's.
+    # Move word boundaries onto the pauses they fall in (worker.engine.refine); None: keep the engine's.
     snap_distance: float | None = 0.6
     # Added to the engine's word times before snapping (Whisper base puts boundaries in real English
     # speech ~60 ms early, but not in synthetic Hebrew: see bench/README.md before changing it).

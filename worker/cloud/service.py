@@ -20,11 +20,11 @@ import time
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from worker.jobs import Cancelled, JobRunner, Outcome
-from worker.messages import CompletionNotice, MessageError, parse_message
-from worker.queue import Heartbeat, Message, Notifier, WorkQueue
+from worker.cloud.jobs import Cancelled, JobRunner, Outcome
+from worker.cloud.messages import CompletionNotice, MessageError, parse_message
+from worker.cloud.queue import Heartbeat, Message, Notifier, WorkQueue
+from worker.cloud.shutdown import Shutdown
 from worker.settings import Settings
-from worker.shutdown import Shutdown
 
 log = logging.getLogger(__name__)
 

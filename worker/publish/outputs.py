@@ -15,9 +15,9 @@ from typing import Any
 
 import webvtt
 
-from worker.alignment import Alignment
-from worker.cues import Cue, group_cues
-from worker.text import split_words
+from worker.engine.alignment import Alignment
+from worker.inputs.text import split_words
+from worker.publish.cues import Cue, group_cues
 
 FORMAT_VERSION = 1
 LOW_PROBABILITY = 0.1

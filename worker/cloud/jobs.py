@@ -15,13 +15,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from worker.alignment import Aligner, AlignmentFailed
-from worker.audio import AudioError, load_audio
-from worker.messages import AlignmentJob, CompletionNotice, OutputKeyConflict, output_keys
-from worker.outputs import render
+from worker.cloud.messages import AlignmentJob, CompletionNotice, OutputKeyConflict, output_keys
+from worker.cloud.storage import MissingObject, Storage, TransientError
+from worker.engine.alignment import Aligner, AlignmentFailed
+from worker.inputs.audio import AudioError, load_audio
+from worker.inputs.text import TranscriptError, decode_transcript
+from worker.publish.outputs import render
 from worker.settings import Settings
-from worker.storage import MissingObject, Storage, TransientError
-from worker.text import TranscriptError, decode_transcript
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from worker.jobs import JobRunner
-from worker.messages import AlignmentJob, CompletionNotice
-from worker.queue import Notifier
+from worker.cloud.jobs import JobRunner
+from worker.cloud.messages import AlignmentJob, CompletionNotice
+from worker.cloud.queue import Notifier
 
 EXIT_PERMANENT = 1
 EXIT_TRANSIENT = 75  # EX_TEMPFAIL

@@ -24,9 +24,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from worker.fidelity import TimedWord
-from worker.refine import pause_distance
-from worker.vad import Pause
+from worker.engine.fidelity import TimedWord
+from worker.engine.refine import pause_distance
+from worker.engine.vad import Pause
 
 SAMPLE_RATE = 16_000
 

@@ -3,7 +3,7 @@
 Whisper's cross-attention timing (what stable-ts aligns with) places boundaries to within a few
 frames inside continuous speech, but it does not see pauses: a pause is usually absorbed into the
 next word (which then starts hundreds of ms, sometimes seconds, early) or the previous one. The
-speaker's pauses are found independently (worker.vad: bidirectional Silero VAD, sharp at both edges),
+speaker's pauses are found independently (worker.engine.vad: bidirectional Silero VAD, sharp at both edges),
 and each pause is matched to the word boundary it belongs to:
 
 - matching is monotonic (pauses and boundaries keep their order), one pause per boundary, and only
@@ -20,8 +20,8 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 
-from worker.fidelity import TimedWord
-from worker.vad import Pause
+from worker.engine.fidelity import TimedWord
+from worker.engine.vad import Pause
 
 MIN_WORD_SECONDS = 0.04
 EDGE_WEIGHT = 0.1

@@ -87,7 +87,7 @@ def fetch_model(name: str, backend: Backend, cache: Path) -> Path:
         download_model(name, output_dir=str(target))
     elif bundled:
         # openai-whisper base, converted offline from the bundled CTranslate2 weights (same network).
-        from worker.ct2_to_openai import convert
+        from worker.engine.ct2_to_openai import convert
 
         with tempfile.TemporaryDirectory(dir=cache) as scratch:
             _assemble_bundled_base(bundled, Path(scratch) / "ct2")
@@ -137,7 +137,7 @@ def load_model(path: Path, backend: Backend, device: Device, compute_type: str) 
     log.info("loading %s model from %s on %s (%s)", backend.value, path, device.value, compute_type)
     if backend is Backend.FASTER_WHISPER:
         return stable_whisper.load_faster_whisper(str(path), device=device.value, compute_type=compute_type)
-    from worker.ct2_to_openai import checkpoint_alignment_heads, set_alignment_heads
+    from worker.engine.ct2_to_openai import checkpoint_alignment_heads, set_alignment_heads
 
     model = stable_whisper.load_model(str(path), device=device.value, in_memory=False)
     # whisper.load_model(path) keeps default timing heads; use the checkpoint's (or the official ones).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from worker.fidelity import TimedWord
+from worker.engine.fidelity import TimedWord
 
 MAX_CUE_CHARS = 84  # two subtitle lines of 42 characters, the common broadcast limit
 MAX_CUE_SECONDS = 7.0

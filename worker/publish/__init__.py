@@ -1,0 +1,1 @@
+"""What is published from an alignment: subtitle cues and the output formats, each verified word for word."""
