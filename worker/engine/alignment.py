@@ -73,6 +73,17 @@ class AlignmentOptions:
 
 
 @dataclass(frozen=True)
+class SuspiciousRange:
+    """A stretch whose timings the engine could not place confidently: reported, never hidden."""
+
+    start: float  # seconds
+    end: float
+    first_word: int  # index of the first word in the range
+    end_word: int  # one past the last word
+    reason: str  # a short phrase a reviewer reads, e.g. "window failed to align"
+
+
+@dataclass(frozen=True)
 class Alignment:
     words: list[TimedWord]
     line_ends: frozenset[int]  # indexes of words followed by a line break in the text
@@ -82,6 +93,7 @@ class Alignment:
     engine_words: int
     seconds: float  # wall time of the alignment itself
     model: str
+    suspicious: tuple[SuspiciousRange, ...] = ()  # in time order
 
 
 @dataclass

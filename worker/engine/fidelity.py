@@ -22,6 +22,9 @@ class TimedWord:
     start: float
     end: float
     probability: float
+    # False: the audio holds no speech for this word (never said, or placed by interpolation); the JSON
+    # marks it so a reviewer can find it. The word is still published, with a short span where it belongs.
+    spoken: bool = True
 
 
 @dataclass(frozen=True, slots=True)
