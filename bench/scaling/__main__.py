@@ -25,16 +25,12 @@ SWEEP = (1, 2, 3, 5, 8, 10)
 
 
 def replay(policy: ChartPolicy) -> list[Result]:
-    one_per_job = dataclasses.replace(policy, max_messages=1, name="chart, MAX_MESSAGES=1")
+    one_per_job = dataclasses.replace(policy, max_messages=1, name=f"{policy.name}, MAX_MESSAGES=1")
     results = []
     for scenario in SCENARIOS.values():
         results += [run_keda(scenario, policy), run_keda(scenario, one_per_job)]
         results.append(run_asg(scenario, AsgPolicy()))
     return results
-
-
-def readme_table(policy: ChartPolicy) -> str:
-    return report.markdown(replay(policy))
 
 
 def write_readme(table: str) -> bool:
