@@ -112,3 +112,15 @@ def test_the_readme_table_comes_from_the_model(runs: list[Result]) -> None:
     section = README.read_text().split(BEGIN, 1)[1].split(END, 1)[0]
     stale = "run: uv run python -m bench.scaling --write-readme"
     assert section.strip() == report.markdown(runs).strip(), stale
+
+
+def test_a_node_pool_that_outlives_a_poll_reuses_its_nodes(
+    policy: ChartPolicy, asg_runs: dict[str, Result]
+) -> None:
+    """consolidateAfter ≥ pollingInterval: the next Job lands on the node the last one left."""
+    scenario = SCENARIOS["burst-50"]
+    timing = dataclasses.replace(scenario.timing, consolidate_after=float(policy.polling_interval))
+    burst = run_keda(dataclasses.replace(scenario, timing=timing), policy)
+    assert burst.node_launches == policy.scaled_job.max_replicas
+    assert burst.node_minutes <= asg_runs["burst-50"].node_minutes
+    assert burst.latency_max <= 1.1 * asg_runs["burst-50"].latency_max
