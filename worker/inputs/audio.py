@@ -23,6 +23,7 @@ import numpy as np
 SAMPLE_RATE = 16_000
 # ffmpeg demuxer names (`ffmpeg -demuxers`): mov covers mp4/m4a, matroska covers webm, asf covers wma.
 ACCEPTED_CONTAINERS = ("mp3", "wav", "flac", "ogg", "mov", "aac", "matroska", "asf", "aiff", "w64")
+PROBE_TIMEOUT_SECONDS = 120  # a header read takes milliseconds; only a hostile file takes this long
 _READ_BYTES = 1 << 20  # decoded PCM read per step: 32 s of audio, then `check` may stop the decode
 _INPUT = re.compile(r"^Input #0, (?P<format>[^ ]+), from ", re.MULTILINE)
 _DURATION = re.compile(r"^\s*Duration: (?P<h>\d+):(?P<m>\d\d):(?P<s>\d\d(?:\.\d+)?)", re.MULTILINE)
@@ -67,7 +68,10 @@ def probe_audio(path: Path, name: str | None = None) -> AudioInfo:
     """Container and stated duration, read from the header without decoding; AudioError if refused."""
     name = name or str(path)
     command = [ffmpeg(), "-nostdin", "-hide_banner", *_input(path)]
-    done = subprocess.run(command, capture_output=True, check=False, timeout=60)
+    try:
+        done = subprocess.run(command, capture_output=True, check=False, timeout=PROBE_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired as error:
+        raise AudioError(f"audio {name}: reading its header took over {PROBE_TIMEOUT_SECONDS} s") from error
     stderr = done.stderr.decode("utf-8", "replace")
     found = _INPUT.search(stderr)
     if found is None:  # without an output ffmpeg always exits 1; only a parsed input counts
