@@ -45,7 +45,9 @@ CASES = {
         job("k" * 1020 + ".txt"), ("output key is 1025 bytes long", "at most 1024"), "k" * 1020 + ".txt"
     ),
     "id_too_long": Case(job("id.txt", id="i" * 100_000), ("id is 100000 characters long",)),
-    "text_too_large": Case(job("large.txt"), ("large.txt is 1,100,000 bytes", "MAX_TEXT_BYTES"), "large.txt"),
+    "text_too_large": Case(
+        job("large.txt"), ("large.txt is 1,100,001 bytes", "MAX_TEXT_BYTES is 1,000,000"), "large.txt"
+    ),
     "words_for_seconds": Case(
         job("many.txt"), ("many.txt: 20000 words for 2.8 s of audio", "MAX_WORDS_PER_SECOND"), "many.txt"
     ),
@@ -106,7 +108,7 @@ def run(moto_endpoint: str, whisper_cache: Path, tmp_path_factory: pytest.TempPa
     put(cloud.audio_bucket, "long.mp3", make_audio(folder / "long.mp3", 300).read_bytes())
     put(cloud.audio_bucket, "hls.m3u8", hls_playlist(folder).read_bytes())
     put(cloud.text_bucket, "nested.txt", '{"text": ' + "[" * 50_000 + "]" * 50_000 + "}")
-    put(cloud.text_bucket, "large.txt", "א " * 550_000)
+    put(cloud.text_bucket, "large.txt", "ab " * 366_667)  # 1,100,001 bytes
     put(cloud.text_bucket, "many.txt", "מילה " * 20_000)
     for key in ("zz.txt", "id.txt", "long.txt", "hls.txt", "x.md"):
         put(cloud.text_bucket, key, "שלום עולם")
