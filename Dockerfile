@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1.7
-# The alignment worker (and the AlignmentRun operator) on a CUDA runtime, with one Whisper model baked in.
+# The alignment worker on a CUDA runtime, with one Whisper model baked in (the AlignmentRun operator has its
+# own small image: operator/Dockerfile).
 #
 #   docker build -t gpu-timestamp .                                      # Whisper base, verified upstream
 #   docker build -t gpu-timestamp:openai --build-arg WHISPER_BACKEND=openai .
