@@ -16,7 +16,7 @@ from worker.engine.models import ModelUnavailable, fetch_model
 from worker.inputs.audio import AudioError
 from worker.inputs.text import TranscriptError
 from worker.local import OutputExists, align_files, check_outputs
-from worker.publish.outputs import FidelityError
+from worker.publish.outputs import FidelityError, PublishOptions
 from worker.settings import Backend, Settings
 
 log = logging.getLogger(__name__)
@@ -75,13 +75,14 @@ def run_align(
         if not path.is_file():
             raise InputProblem(f"{path} does not exist or is not a file")
     try:
-        check_outputs(audio, text, out_dir, overwrite)
-        rendered = align_files(_aligner(settings), audio, text, out_dir, quiet)
+        check_outputs(audio, text, out_dir, overwrite, settings.formats)
+        options = PublishOptions.from_settings(settings)
+        rendered = align_files(_aligner(settings), audio, text, out_dir, quiet, options)
     except (OutputExists, TranscriptError, AudioError, AlignmentFailed, FidelityError) as error:
         raise InputProblem(str(error)) from error
     quality = rendered.json_document["quality"]
     print(
-        f"wrote {out_dir / text.stem}.vtt and .json: {quality['words']} words, "
+        f"wrote {out_dir / text.stem}.{{{','.join(rendered.files)}}}: {quality['words']} words, "
         f"{quality['audio_seconds']:.0f} s of audio aligned in {quality['align_seconds']:.1f} s"
     )
     return 0
