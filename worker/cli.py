@@ -4,6 +4,7 @@
     timestamp align AUDIO TEXT     align two local files, writing DIR/<TEXT stem>.vtt and .json
     timestamp batch ITEMS_FILE     align S3 items without a queue (the operator's Jobs)
     timestamp fetch-model NAME     put a model into WHISPER_CACHE (the Docker build runs it)
+    timestamp review RESULT AUDIO  write a one-file HTML page to check an alignment (-o PAGE)
 
 Bad input ends with one line on stderr and a non-zero status: 2 for configuration, 1 for input.
 """
@@ -49,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("name", help="model name, e.g. base, small, large-v3")
     fetch.add_argument("--backend", choices=[b.value for b in Backend])
     fetch.add_argument("--cache", type=Path, help="default: $WHISPER_CACHE")
+
+    review = commands.add_parser("review", help="write an HTML page to check an alignment by ear")
+    review.add_argument("result", type=Path, help="the .json an alignment wrote")
+    review.add_argument("audio", type=Path, help="its audio (the page refers to it by relative path)")
+    review.add_argument("-o", "--out", type=Path, help="the page (default: RESULT with .review.html)")
+    review.add_argument("--embed-audio", action="store_true", help="put the audio inside the page")
     return parser
 
 
@@ -102,6 +109,8 @@ def _setup_logging(settings: Settings) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "worker"
+    if command == "review":
+        return _review(args)
     try:
         settings = load_settings(**_overrides(args)) if command != "fetch-model" else load_settings()
     except ConfigError as error:
@@ -122,6 +131,18 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(error), EXIT_CONFIG)
     except app.InputProblem as error:
         return _fail(str(error), EXIT_INPUT)
+
+
+def _review(args: argparse.Namespace) -> int:
+    from worker.publish.review_page import PageError, write_page
+
+    out = args.out or args.result.with_suffix(".review.html")
+    try:
+        write_page(args.result, args.audio, out, embed=args.embed_audio)
+    except PageError as error:
+        return _fail(str(error), EXIT_INPUT)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
 
 
 def _fail(message: str, status: int) -> int:

@@ -21,12 +21,20 @@ from worker.engine.alignment import Aligner, AlignmentFailed
 from worker.inputs.audio import AudioError, load_audio
 from worker.inputs.text import TranscriptError, decode_transcript
 from worker.publish.outputs import render
+from worker.publish.verdict import ReviewFailed, check_publishable
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # Failures that retrying the same input cannot fix.
-PERMANENT_ERRORS = (AlignmentFailed, AudioError, MissingObject, OutputKeyConflict, TranscriptError)
+PERMANENT_ERRORS = (
+    AlignmentFailed,
+    AudioError,
+    MissingObject,
+    OutputKeyConflict,
+    ReviewFailed,
+    TranscriptError,
+)
 
 
 class Cancelled(Exception):
@@ -93,6 +101,7 @@ class JobRunner:
                 options = replace(options, language=job.language)
             alignment = self._aligner.align(audio, text, options, progress=stop_if_cancelled)
         rendered = render(alignment, text, {"audio_key": job.audio_key, "text_key": job.text_key})
+        check_publishable(rendered.json_document["quality"])  # a `failed` verdict publishes nothing
         if cancel.is_set():
             raise Cancelled("stopped before publishing")
         metadata = {"text-sha256": rendered.json_document["source"]["text_sha256"]}

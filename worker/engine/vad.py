@@ -113,3 +113,15 @@ def find_pauses(
     samples: np.ndarray, threshold: float = 0.5, min_duration: float = 0.1, device: str = "cpu"
 ) -> list[Pause]:
     return pauses(speech_probability(samples, device), threshold, min_duration)
+
+
+def speech_between(found: list[Pause], duration: float) -> tuple[tuple[float, float], ...]:
+    """The complement of `found` pauses inside [0, duration]: where the VAD hears speech."""
+    spans, cursor = [], 0.0
+    for pause in found:
+        if pause.start > cursor:
+            spans.append((cursor, min(pause.start, duration)))
+        cursor = max(cursor, pause.end)
+    if cursor < duration:
+        spans.append((cursor, duration))
+    return tuple(spans)
