@@ -42,7 +42,8 @@ def _noisy(audio: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
     loud = audio[np.abs(audio) > 1e-3]
     level = float(np.sqrt(np.mean(loud**2))) if loud.size else 0.1
     pink *= level / float(np.sqrt(np.mean(pink**2))) * 10 ** (-snr_db / 20)
-    return (audio + pink).astype(np.float32)
+    noisy: np.ndarray = (audio + pink).astype(np.float32)
+    return noisy
 
 
 def music(seconds: float, seed: int = 3) -> np.ndarray:

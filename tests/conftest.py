@@ -13,6 +13,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from tests.faultproxy import FaultProxy
 from tests.speech import Speech, synthesize
 from worker.engine.alignment import Aligner, AlignmentOptions
 from worker.engine.models import fetch_model
@@ -173,3 +174,19 @@ def cloud(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, whisper_cache: Pa
     return Cloud(
         moto_endpoint, env, s3, sqs, buckets["audio"], buckets["text"], buckets["output"], work, final, dead
     )
+
+
+@pytest.fixture
+def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of the moto server, with no rules yet (tests/faultproxy.py)."""
+    server = FaultProxy(moto_endpoint).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def faulty_cloud(cloud: Cloud, proxy: FaultProxy) -> Cloud:
+    """`cloud` whose worker side (settings, `env` for the `timestamp` process) goes through `proxy`;
+    the test's own `s3`/`sqs` clients still talk to moto directly, so assertions see no faults."""
+    cloud.env["AWS_ENDPOINT_URL"] = proxy.url
+    return cloud

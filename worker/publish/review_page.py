@@ -32,7 +32,8 @@ audio { width: 100%; }
 .verdict.ok { background: #2e7d32; } .verdict.needs_review { background: #ef6c00; }
 .verdict.failed { background: #c62828; }
 .reasons { font-size: .85em; margin: .2em 0; }
-#ranges { font-size: .8em; max-height: 6.5em; overflow: auto; margin: .3em 0 0; padding: 0; list-style: none; }
+#ranges { font-size: .8em; max-height: 6.5em; overflow: auto; margin: .3em 0 0; padding: 0;
+          list-style: none; }
 #ranges li { cursor: pointer; } #ranges li:hover { text-decoration: underline; }
 main { padding: 1em; max-width: 50em; margin: auto; }
 main p { margin: 0 0 .6em; }
@@ -66,7 +67,9 @@ data.words.forEach(([word, start, end, seg], i) => {
     gap.className = 'gap'; gap.textContent = '⚠ ' + r.reason; gap.onclick = () => seek(r.start);
     (paragraph || main).appendChild(gap);
   });
-  if (seg !== segment) { paragraph = document.createElement('p'); main.appendChild(paragraph); segment = seg; }
+  if (seg !== segment) {
+    paragraph = document.createElement('p'); main.appendChild(paragraph); segment = seg;
+  }
   const span = document.createElement('span');
   span.className = 'w'; span.textContent = word; span.dataset.i = i;
   span.title = start.toFixed(2) + '–' + end.toFixed(2) + ' s';
@@ -96,7 +99,10 @@ let current = -1;
 function highlight() {
   const t = audio.currentTime;
   let lo = 0, hi = starts.length - 1, found = -1;  // the last word starting at or before t
-  while (lo <= hi) { const mid = (lo + hi) >> 1; if (starts[mid] <= t) { found = mid; lo = mid + 1; } else hi = mid - 1; }
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (starts[mid] <= t) { found = mid; lo = mid + 1; } else hi = mid - 1;
+  }
   if (found === current) return;
   if (current >= 0) spans[current].classList.remove('now');
   current = found;
@@ -149,7 +155,8 @@ def render_page(document: dict[str, Any], audio_src: str, title: str) -> str:
 <title>Review: {html.escape(title)}</title><style>{_STYLE}</style></head>
 <body>
 <header>
-<h1>{html.escape(title)} <span class="verdict {html.escape(verdict)}" id="verdict">{html.escape(verdict)}</span>
+<h1>{html.escape(title)}
+<span class="verdict {html.escape(verdict)}" id="verdict">{html.escape(verdict)}</span>
 <small>{len(data["words"])} words, {len(data["suspicious"])} suspicious range(s)</small></h1>
 <ul class="reasons">{reasons}</ul>
 <audio id="audio" controls preload="metadata" src="{html.escape(audio_src)}"></audio>

@@ -170,7 +170,7 @@ def judge(alignment: Alignment) -> Quality:
         found.append(_range(words, tail[0], len(words), f"{len(tail)} words squeezed into the last second"))
 
     heard = bool(alignment.speech)
-    speech_seconds = sum(e - s for s, e in alignment.speech)
+    speech_seconds = float(sum(e - s for s, e in alignment.speech))
     no_speech = [
         heard and _overlap(alignment.speech, w.start - WORD_PAD, w.end + WORD_PAD) == 0 for w in words
     ]
@@ -199,7 +199,7 @@ def judge(alignment: Alignment) -> Quality:
             )
         )
 
-    signals = {
+    signals: dict[str, Any] = {
         "speech_seconds": round(speech_seconds, 1),
         "implausible_words": round(sum(fast) / n, 3),
         "words_without_speech": round(sum(no_speech) / n, 3),
