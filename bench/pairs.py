@@ -60,7 +60,8 @@ def music(seconds: float, seed: int = 3) -> np.ndarray:
         for ratio in (1.0, 1.25, 1.5, 2.0):
             for harmonic in (1, 2, 3):
                 out[mask] += envelope * np.sin(2 * np.pi * root * ratio * harmonic * local) / harmonic
-    return (0.1 * out / np.max(np.abs(out))).astype(np.float32)
+    scaled: np.ndarray = (0.1 * out / np.max(np.abs(out))).astype(np.float32)
+    return scaled
 
 
 def tone(seconds: float, frequency: float = 440.0) -> np.ndarray:

@@ -22,6 +22,7 @@ from pathlib import Path
 from bench.datasets import REPO
 from bench.pairs import Pair, build
 from worker.engine.alignment import Aligner, Alignment
+from worker.engine.evidence import probe_text
 from worker.engine.models import fetch_model
 from worker.publish.verdict import judge, signals
 from worker.settings import Backend, Device
@@ -34,13 +35,16 @@ def _key(pair: Pair) -> str:
     return digest.hexdigest()[:16]
 
 
-def aligned(aligner: Aligner | None, pair: Pair, cache: Path, fresh: bool) -> tuple[Alignment, float]:
+def aligned(aligner: Aligner, pair: Pair, cache: Path, fresh: bool) -> tuple[Alignment, float]:
     """The pair's alignment (cached) and the wall seconds it took when it was made."""
     path = cache / f"{_key(pair)}.pickle"
     if path.exists() and not fresh:
         stored: tuple[Alignment, float] = pickle.loads(path.read_bytes())
+        if "probes" not in vars(stored[0]):  # aligned before the probes existed: add them
+            probes = probe_text(aligner._probe_words, pair.audio, stored[0].words, pair.language)
+            object.__setattr__(stored[0], "probes", probes)
+            path.write_bytes(pickle.dumps(stored))
         return stored
-    assert aligner is not None
     started = time.perf_counter()
     alignment = aligner.align(
         pair.audio, pair.text, dataclasses.replace(aligner.defaults, language=pair.language)
@@ -64,10 +68,8 @@ def main(argv: list[str] | None = None) -> int:
 
     pairs = [p for p in build(RESULTS / "cache") if args.pairs in p.name]
     cache = RESULTS / "cache" / "verdict"
-    aligner: Aligner | None = None
-    if args.fresh or any(not (cache / f"{_key(p)}.pickle").exists() for p in pairs):
-        model = fetch_model("base", Backend.FASTER_WHISPER, args.cache)
-        aligner = Aligner.load(str(model), Backend.FASTER_WHISPER, args.cache, Device.CPU, "int8")
+    model = fetch_model("base", Backend.FASTER_WHISPER, args.cache)
+    aligner = Aligner.load(str(model), Backend.FASTER_WHISPER, args.cache, Device.CPU, "int8")
 
     table: Counter[tuple[bool, str]] = Counter()
     rows = []

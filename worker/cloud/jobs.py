@@ -128,5 +128,8 @@ class JobRunner:
         base = base or CompletionNotice(
             status="failed", audio_key=job.audio_key, text_key=job.text_key, id=job.id
         )
-        notice = base.model_copy(update={"status": "failed", "error": str(error), "error_kind": kind})
+        update: dict[str, Any] = {"status": "failed", "error": str(error), "error_kind": kind}
+        if isinstance(error, ReviewFailed):
+            update["quality"] = error.quality  # the verdict and where it looked
+        notice = base.model_copy(update=update)
         return Outcome(notice)

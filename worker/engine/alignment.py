@@ -95,9 +95,9 @@ class Alignment:
     seconds: float  # wall time of the alignment itself
     model: str
     suspicious: tuple[SuspiciousRange, ...] = ()  # in time order
-    # Where the VAD hears speech, (start, end) seconds in time order: the review verdict compares it
-    # with where the words landed (speech with no words, words with no speech).
-    speech: tuple[tuple[float, float], ...] = ()
+    # Where the VAD hears speech, (start, end) seconds in time order (None: not measured): the review
+    # verdict compares it with where the words landed (speech with no words, words with no speech).
+    speech: tuple[tuple[float, float], ...] | None = None
     # Text-match probes (worker.engine.evidence): does the audio say this text at all?
     probes: tuple[Probe, ...] = ()
 

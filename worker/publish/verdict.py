@@ -48,10 +48,14 @@ PROBE_FAIL = 0.25  # ...than this: the text is not what the audio says (another 
 class ReviewFailed(Exception):
     """The verdict is `failed`: the pair is wrong or the alignment implausible (nothing is published)."""
 
+    def __init__(self, quality: dict[str, Any]) -> None:
+        super().__init__(f"review verdict failed: {'; '.join(quality['reasons'])}")
+        self.quality = quality  # the failure notice carries it too
+
 
 def check_publishable(quality: dict[str, Any]) -> None:
     if quality["verdict"] == "failed":
-        raise ReviewFailed(f"review verdict failed: {'; '.join(quality['reasons'])}")
+        raise ReviewFailed(quality)
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,17 @@ def _uncovered(words: list[TimedWord], speech: Sequence[tuple[float, float]]) ->
     return gaps
 
 
+def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching (first, end) word spans joined."""
+    joined: list[tuple[int, int]] = []
+    for first, end in sorted(spans):
+        if joined and first <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], end))
+        else:
+            joined.append((first, end))
+    return joined
+
+
 def _word_index(words: list[TimedWord], at: float) -> int:
     return next((i for i, w in enumerate(words) if w.start >= at), len(words))
 
@@ -169,35 +184,28 @@ def judge(alignment: Alignment) -> Quality:
     if len(tail) > TAIL_MAX_WORDS:
         found.append(_range(words, tail[0], len(words), f"{len(tail)} words squeezed into the last second"))
 
-    heard = bool(alignment.speech)
-    speech_seconds = float(sum(e - s for s, e in alignment.speech))
-    no_speech = [
-        heard and _overlap(alignment.speech, w.start - WORD_PAD, w.end + WORD_PAD) == 0 for w in words
-    ]
-    if not heard and words:
-        no_speech = [True] * len(words)  # the VAD heard no speech at all
-    for first, end in _runs(no_speech):
-        if end - first >= MIN_RUN_WORDS:
-            found.append(_range(words, first, end, f"{end - first} words where no speech is heard"))
+    measured = alignment.speech is not None  # None: no VAD ran (nothing to compare with)
+    speech = alignment.speech or ()
+    speech_seconds = float(sum(e - s for s, e in speech))
+    no_speech = [measured and _overlap(speech, w.start - WORD_PAD, w.end + WORD_PAD) == 0 for w in words]
+    for first, last in _runs(no_speech):
+        if last - first >= MIN_RUN_WORDS:
+            found.append(_range(words, first, last, f"{last - first} words where no speech is heard"))
 
-    gaps = _uncovered(words, alignment.speech)
-    for start, end in gaps:
-        if end - start >= MIN_UNCOVERED:
-            at = _word_index(words, start)
-            found.append(Suspicious(start, end, at, at, f"{end - start:.1f} s of speech with no words"))
+    gaps = _uncovered(words, speech)
+    for gap_start, gap_end in gaps:
+        if gap_end - gap_start >= MIN_UNCOVERED:
+            at = _word_index(words, gap_start)
+            reason = f"{gap_end - gap_start:.1f} s of speech with no words"
+            found.append(Suspicious(gap_start, gap_end, at, at, reason))
 
     probes = alignment.probes
     lost = [p for p in probes if not p.matches]
-    for p in lost:
-        found.append(
-            Suspicious(
-                p.start,
-                p.end,
-                p.first_word,
-                p.end_word,
-                f"text not recognised in the speech (p {p.own:.2f} vs {p.other:.2f} for other words)",
-            )
-        )
+    won = (len(probes) - len(lost)) / len(probes) if len(probes) >= PROBE_MIN else None
+    if won is not None and won < PROBE_REVIEW:
+        # Located only when the job-level test fails: on right pairs some windows lose by chance.
+        for first, end in _merged((p.first_word, p.end_word) for p in lost):
+            found.append(_range(words, first, end, "text not recognised in the speech here"))
 
     signals: dict[str, Any] = {
         "speech_seconds": round(speech_seconds, 1),
@@ -215,7 +223,6 @@ def judge(alignment: Alignment) -> Quality:
         "uncovered": sum(e - s for s, e in gaps) / max(speech_seconds, 1e-3),
         "engine": signals["engine_suspicious_seconds"] / max(alignment.duration, 1e-3),
     }
-    won = (len(probes) - len(lost)) / len(probes) if len(probes) >= PROBE_MIN else None
     explain = {
         "implausible": "{:.0%} of the words are collapsed or faster than anyone speaks",
         "no_speech": "{:.0%} of the words lie where no speech is heard",
