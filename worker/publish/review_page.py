@@ -3,8 +3,8 @@
 The page plays the audio and shows the text, each word highlighted while it is spoken; clicking a
 word seeks there. The verdict and its reasons head the page; suspicious ranges are marked in the
 text (hover for why) and listed (click to seek); words the audio holds no speech for
-(`quality.unspoken_words`) are struck through. No network resource: styles, script and data are
-inline.
+(`quality.unspoken_words`) are struck through; `page.html#t=SECONDS` opens at that moment. No
+network resource: styles, script and data are inline.
 
 The audio is referenced by a path relative to the page by default, so an hour's lecture does not
 become an 80 MB page the browser must parse before it can play (`embed=True` inlines it as a data URI
@@ -114,6 +114,8 @@ function highlight() {
 function frame() { highlight(); if (!audio.paused) requestAnimationFrame(frame); }
 audio.addEventListener('play', () => requestAnimationFrame(frame));
 ['timeupdate', 'seeked', 'loadedmetadata'].forEach(e => audio.addEventListener(e, highlight));
+const at = /^#t=([0-9.]+)$/.exec(location.hash);  // a link to a moment: page.html#t=754.2
+if (at) audio.addEventListener('loadedmetadata', () => seek(parseFloat(at[1])), {once: true});
 document.body.dataset.ready = 'true';
 """
 

@@ -36,6 +36,9 @@ WORD_PAD = 0.15  # a word counts as heard if the VAD hears speech this close to 
 COVER_PAD = 0.3  # speech this close to a word is that word's
 MIN_UNCOVERED = 3.0  # seconds of speech with no words worth a range
 MIN_RUN_WORDS = 3  # consecutive words with no speech worth a range
+# A word may hold this much speech (seconds) before it is stretched over words the text lacks:
+# generous for a slow speaker (6 chars/s) and a drawn-out final word.
+STRETCH_BASE, STRETCH_PER_CHAR = 0.6, 0.17
 
 # Job-level limits (fractions). Right pairs on the bench stay far below the review limits.
 REVIEW = {"implausible": 0.15, "no_speech": 0.10, "unspoken": 0.05, "uncovered": 0.05, "engine": 0.05}
@@ -152,6 +155,14 @@ def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     return joined
 
 
+def _stretched(words: list[TimedWord], speech: Sequence[tuple[float, float]]) -> list[float]:
+    """Per word, the seconds of speech it holds beyond what its characters could take."""
+    return [
+        max(0.0, _overlap(speech, w.start, w.end) - STRETCH_BASE - STRETCH_PER_CHAR * len(w.word))
+        for w in words
+    ]
+
+
 def _word_index(words: list[TimedWord], at: float) -> int:
     return next((i for i, w in enumerate(words) if w.start >= at), len(words))
 
@@ -192,6 +203,13 @@ def judge(alignment: Alignment) -> Quality:
         if last - first >= MIN_RUN_WORDS:
             found.append(_range(words, first, last, f"{last - first} words where no speech is heard"))
 
+    excess = _stretched(words, speech)
+    for first, end in _runs([e > 0 for e in excess]):
+        held = sum(_overlap(speech, w.start, w.end) for w in words[first:end])
+        found.append(
+            _range(words, first, end, f"{end - first} word(s) stretched over {held:.1f} s of speech")
+        )
+
     gaps = _uncovered(words, speech)
     for gap_start, gap_end in gaps:
         if gap_end - gap_start >= MIN_UNCOVERED:
@@ -212,7 +230,9 @@ def judge(alignment: Alignment) -> Quality:
         "implausible_words": round(sum(fast) / n, 3),
         "words_without_speech": round(sum(no_speech) / n, 3),
         "unspoken_words": round(sum(unspoken) / n, 3),
-        "speech_without_words": round(sum(e - s for s, e in gaps) / max(speech_seconds, 1e-3), 3),
+        "speech_without_words": round(
+            (sum(e - s for s, e in gaps) + sum(excess)) / max(speech_seconds, 1e-3), 3
+        ),
         "engine_suspicious_seconds": round(sum(r.end - r.start for r in alignment.suspicious), 1),
         "text_match_probes": f"{len(probes) - len(lost)}/{len(probes)}",
     }
@@ -220,7 +240,7 @@ def judge(alignment: Alignment) -> Quality:
         "implausible": sum(fast) / n,
         "no_speech": sum(no_speech) / n,
         "unspoken": sum(unspoken) / n,
-        "uncovered": sum(e - s for s, e in gaps) / max(speech_seconds, 1e-3),
+        "uncovered": (sum(e - s for s, e in gaps) + sum(excess)) / max(speech_seconds, 1e-3),
         "engine": signals["engine_suspicious_seconds"] / max(alignment.duration, 1e-3),
     }
     explain = {
