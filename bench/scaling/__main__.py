@@ -4,6 +4,7 @@
     uv run python -m bench.scaling                      # table + bench/scaling/scaling.png
     uv run python -m bench.scaling -f my-values.yaml    # your values on top of ci/01-default-values.yaml
     uv run python -m bench.scaling --sweep              # burst and trickle for several MAX_MESSAGES
+    uv run python -m bench.scaling --consolidate-after 60   # your NodePool's consolidateAfter (s)
     uv run python -m bench.scaling --write-readme       # refresh the chart README's scaling table
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from bench.scaling import chart, report
 from bench.scaling.scenarios import SCENARIOS
-from bench.scaling.sim import AsgPolicy, ChartPolicy, Result, run_asg, run_keda
+from bench.scaling.sim import AsgPolicy, ChartPolicy, Result, Scenario, run_asg, run_keda
 
 PLOT = Path(__file__).resolve().parent / "scaling.png"
 README = chart.CHART / "README.md"
@@ -24,17 +25,13 @@ BEGIN, END = "<!-- scaling-table: begin -->", "<!-- scaling-table: end -->"
 SWEEP = (1, 2, 3, 5, 8, 10)
 
 
-def replay(policy: ChartPolicy) -> list[Result]:
-    one_per_job = dataclasses.replace(policy, max_messages=1, name="chart, MAX_MESSAGES=1")
+def replay(policy: ChartPolicy, scenarios: dict[str, Scenario] = SCENARIOS) -> list[Result]:
+    one_per_job = dataclasses.replace(policy, max_messages=1, name=f"{policy.name}, MAX_MESSAGES=1")
     results = []
-    for scenario in SCENARIOS.values():
+    for scenario in scenarios.values():
         results += [run_keda(scenario, policy), run_keda(scenario, one_per_job)]
         results.append(run_asg(scenario, AsgPolicy()))
     return results
-
-
-def readme_table(policy: ChartPolicy) -> str:
-    return report.markdown(replay(policy))
 
 
 def write_readme(table: str) -> bool:
@@ -53,21 +50,34 @@ def main() -> int:
     parser.add_argument("--plot", type=Path, default=PLOT, help=f"where the plot goes (default {PLOT.name})")
     parser.add_argument("--sweep", action="store_true", help="burst-50 and trickle for several MAX_MESSAGES")
     parser.add_argument("--write-readme", action="store_true", help="rewrite the chart README's table")
+    parser.add_argument(
+        "--consolidate-after", type=float, help="seconds an empty GPU node lives (Karpenter consolidateAfter)"
+    )
     args = parser.parse_args()
+    scenarios = SCENARIOS
+    if args.consolidate_after is not None:
+        if args.write_readme:
+            parser.error("the README's table is for the model's own assumptions: drop --consolidate-after")
+        scenarios = {
+            name: dataclasses.replace(
+                s, timing=dataclasses.replace(s.timing, consolidate_after=args.consolidate_after)
+            )
+            for name, s in SCENARIOS.items()
+        }
 
     policy = chart.policy(chart.render([chart.DEFAULT_VALUES, *args.values]), name="chart")
-    timing = next(iter(SCENARIOS.values())).timing
+    timing = next(iter(scenarios.values())).timing
     print(f"chart: {policy}\ncluster: {timing} (slow-node: node_start=900)\n")
     if args.sweep:
         results = [
-            run_keda(SCENARIOS[name], dataclasses.replace(policy, max_messages=k, name=f"MAX_MESSAGES={k}"))
+            run_keda(scenarios[name], dataclasses.replace(policy, max_messages=k, name=f"MAX_MESSAGES={k}"))
             for name in ("burst-50", "trickle")
             for k in SWEEP
         ]
-        results += [run_asg(SCENARIOS[name], AsgPolicy()) for name in ("burst-50", "trickle")]
+        results += [run_asg(scenarios[name], AsgPolicy()) for name in ("burst-50", "trickle")]
         print(report.markdown(sorted(results, key=lambda r: r.scenario)))
         return 0
-    results = replay(policy)
+    results = replay(policy, scenarios)
     print(report.markdown(results))
     report.plot(results, args.plot)
     print(f"plot: {args.plot}")

@@ -123,6 +123,13 @@ def _settle(result: Result, queue: Queue, nodes: list[Node], now: float, last_se
     result.zero_after = now - last_settled
 
 
+def _stale(workers: list[Worker], version: int, upgrade_at: float | None) -> int:
+    """Lectures a worker of an older template received after the upgrade."""
+    if upgrade_at is None:
+        return 0
+    return sum(1 for w in workers if w.version < version for t in (w.received_after or []) if t >= upgrade_at)
+
+
 def _last_settled(queue: Queue) -> float:
     return max((m.finished_at or 0.0) for m in queue.messages)
 
@@ -135,7 +142,7 @@ def run_keda(scenario: Scenario, policy: ChartPolicy, horizon: int = HORIZON_SEC
     nodes: list[Node] = []
     version = 0
 
-    def new_worker(now: float) -> Worker:
+    def new_worker() -> Worker:
         return Worker(version, policy.max_messages, policy.idle_timeout, received_after=[])
 
     now = 0.0
@@ -159,7 +166,7 @@ def run_keda(scenario: Scenario, policy: ChartPolicy, horizon: int = HORIZON_SEC
                 if (code == 1 and policy.fail_job_on_exit_1) or job.failures > policy.backoff_limit:
                     job.finished_at, job.failed = now, True
                 else:
-                    job.workers.append(new_worker(now))
+                    job.workers.append(new_worker())
             elif now - job.created >= policy.active_deadline:
                 job.finished_at, job.failed = now, True  # DeadlineExceeded: its pod gets SIGTERM
                 job.worker.stop(now, policy.shutdown_grace)
@@ -168,7 +175,7 @@ def run_keda(scenario: Scenario, policy: ChartPolicy, horizon: int = HORIZON_SEC
             pending = sum(1 for j in unfinished if not j.worker.running)
             created = policy.scaled_job.new_jobs(queue.counts(now), len(unfinished), pending)
             for _ in range(created):
-                job = Job(created=now, workers=[new_worker(now)])
+                job = Job(created=now, workers=[new_worker()])
                 jobs.append(job)
                 unfinished.append(job)
         result.max_jobs = max(result.max_jobs, len(unfinished))
@@ -210,14 +217,7 @@ def run_keda(scenario: Scenario, policy: ChartPolicy, horizon: int = HORIZON_SEC
     result.idle_jobs = sum(1 for j in jobs if not any(w.handled or w.message for w in j.workers))
     result.failed_jobs = sum(1 for j in jobs if j.failed)
     result.interrupted = sum(w.interrupted for w in all_workers)
-    if scenario.upgrade_at is not None:
-        result.stale = sum(
-            1
-            for w in all_workers
-            if w.version < version
-            for t in (w.received_after or [])
-            if t >= scenario.upgrade_at
-        )
+    result.stale = _stale(all_workers, version, scenario.upgrade_at)
     _settle(result, queue, nodes, now, _last_settled(queue))
     return result
 
@@ -279,13 +279,6 @@ def run_asg(scenario: Scenario, policy: AsgPolicy, horizon: int = HORIZON_SECOND
     result.idle_jobs = sum(1 for _, ws in instances if not any(w.handled for w in ws))
     result.failed_jobs = 0
     result.interrupted = sum(w.interrupted for w in all_workers)
-    if scenario.upgrade_at is not None:
-        result.stale = sum(
-            1
-            for w in all_workers
-            if w.version < version
-            for t in (w.received_after or [])
-            if t >= scenario.upgrade_at
-        )
+    result.stale = _stale(all_workers, version, scenario.upgrade_at)
     _settle(result, queue, nodes, now, _last_settled(queue))
     return result

@@ -95,6 +95,7 @@ class Context:
     # Unfinished runs with a Job, by run uid: (namespace, run, Job), for the periodic re-sync.
     unfinished: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    announced: dict[str, str] = field(default_factory=dict)  # see Attempt.wait
 
     @property
     def limits(self) -> JobLimits:
@@ -126,6 +127,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.L
     settings.posting.level = logging.CRITICAL
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    # No cluster-wide rights: kopf neither lists namespaces nor watches CRDs (it resolves the
+    # resources once, by discovery); `start` fails while the AlignmentRun CRD is not served.
+    settings.scanning.disabled = True
     # Server-side: only this operator's Jobs are listed and watched, not every Job of the namespace.
     settings.watching.label_selectors["batch", "jobs"] = OUR_JOBS
     # kopf's copy of the spec (an annotation, 256 KiB for all annotations) leaves out the item list:
@@ -136,7 +140,14 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.L
         template = builders.load_pod_template(config.worker_pod_template.read_text())
     except (OSError, PodTemplateError) as error:
         raise kopf.PermanentError(f"WORKER_POD_TEMPLATE {config.worker_pod_template}: {error}") from error
-    context = Context(config=config, pod_template=template, kube=Kube(settings), s3=boto3.client("s3"))
+    kube = Kube(settings)
+    if not await kube.serves(API_GROUP, API_VERSION, PLURAL):
+        await kube.close()
+        raise kopf.PermanentError(
+            f"the API server does not serve {PLURAL}.{API_GROUP}/{API_VERSION}: apply the CRD "
+            "(charts/gpu-timestamp/files/crd-alignmentrun.yaml) first; the operator starts once it is there"
+        )
+    context = Context(config=config, pod_template=template, kube=kube, s3=boto3.client("s3"))
     context.tasks.append(asyncio.create_task(resync(context, logger)))
     memo.context = context
     logger.info(
@@ -172,6 +183,7 @@ class Attempt:
     patch: kopf.Patch
     retry: int
     config: OperatorSettings
+    announced: dict[str, str]  # the last waiting message posted as an event, by run uid
 
     def fail(self, reason: str, message: str) -> kopf.PermanentError:
         """Record a run that cannot proceed (nothing more will be created) and say why, once."""
@@ -186,8 +198,10 @@ class Attempt:
         doubling the delay each time; one event per distinct reason, not one per retry."""
         self.patch.status["phase"] = Phase.PENDING.value
         self.patch.status["message"] = message
-        if self.status.get("message") != message:
+        uid = self.body.metadata.uid or ""
+        if message not in (self.status.get("message"), self.announced.get(uid)):
             kopf.event(self.body, type="Warning" if warning else "Normal", reason=reason, message=message)
+            self.announced[uid] = message
         delay = min(self.config.retry_delay_seconds * 2**self.retry, self.config.retry_max_delay_seconds)
         return kopf.TemporaryError(message, delay=delay)
 
@@ -345,7 +359,9 @@ async def launch(
     if status.get("phase") in TERMINAL:
         logger.info("run already finished (%s); nothing to launch", status.get("phase"))
         return
-    attempt = Attempt(body=body, status=status, patch=patch, retry=retry, config=context.config)
+    attempt = Attempt(
+        body=body, status=status, patch=patch, retry=retry, config=context.config, announced=context.announced
+    )
     patch.status["observedGeneration"] = body.metadata.get("generation")
     try:
         spec = parse_spec(body.spec)
@@ -374,6 +390,7 @@ async def launch(
         attempt.ensure_ours(job)
 
     items, record, digest = await _ensure_items(context, spec, attempt, job)
+    context.items.put(body.metadata.uid or "", items)  # for naming failed items, without reading them again
     if job is None:
         job = builders.build_job(name, spec, digest, len(items), context.pod_template, context.limits)
         kopf.adopt(job, owner=body)

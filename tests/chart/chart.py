@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +20,8 @@ from typing import Any
 import jsonschema
 import yaml
 from referencing import Registry, Resource
+
+from bench.scaling.chart import find_helm as find_helm  # re-exported: tests/operator use it too
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "gpu-timestamp"
@@ -60,17 +60,7 @@ def scenario_id(path: Path) -> str:
     return path.name.removesuffix("-values.yaml")
 
 
-# --- helm ---------------------------------------------------------------------------------------
-
-
-def find_helm() -> str:
-    """$HELM, then .tools/bin/helm, then helm on PATH; fetched into .tools/bin when none exists."""
-    local = REPO / ".tools" / "bin" / "helm"
-    for candidate in (os.environ.get("HELM"), str(local), shutil.which("helm")):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    subprocess.run([str(REPO / "scripts" / "fetch-helm")], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
-    return str(local)
+# --- helm (found, or fetched, as bench.scaling finds it) -----------------------------------------
 
 
 class HelmError(Exception):

@@ -3,9 +3,14 @@ a GPU quota, `helm test`, keeping the CRD, and a readable refusal without KEDA."
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import yaml
 
@@ -110,3 +115,32 @@ def test_bad_platform_values_are_refused(helm: Helm, tmp_path: Path, values: str
     with pytest.raises(HelmError) as refused:
         helm.template(DEFAULT, bad)
     assert message in str(refused.value)
+
+
+def test_helm_test_reports_the_queue_or_why_not(helm: Helm, moto_endpoint: str) -> None:
+    sqs = boto3.client(
+        "sqs", endpoint_url=moto_endpoint, region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )  # fmt: skip
+    url = sqs.create_queue(QueueName=f"hook-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    for body in ("a", "b"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    objects = helm.template(
+        CI / "07-emulator-values.yaml",
+        set_json=(f'worker.env.SQS_QUEUE_URL="{url}"', f'worker.env.AWS_ENDPOINT_URL="{moto_endpoint}"'),
+    )
+    (pod,) = of_kind(objects, "Pod")
+    (container,) = pod["spec"]["containers"]
+    # The pod's environment: the worker's ConfigMap, its env, and what the emulator Secret holds.
+    env = dict(only(objects, "ConfigMap")["data"]) | {e["name"]: e["value"] for e in container["env"]}
+    env |= {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "PATH": os.environ["PATH"]}
+    assert container["command"][0] == "python"  # the image's venv python; here the project's
+    command = [sys.executable, *container["command"][1:]]
+
+    found = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == f"{url}: 2 waiting, 0 in flight"
+    missing = url.rsplit("/", 1)[0] + "/no-such-queue"
+    refused = subprocess.run(command, env=env | {"SQS_QUEUE_URL": missing}, capture_output=True, text=True)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1].startswith(f"the worker cannot read {missing}: ")

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from bench.scaling import chart as model_chart
-from bench.scaling.__main__ import BEGIN, END, README, readme_table
+from bench.scaling import report
+from bench.scaling.__main__ import BEGIN, END, README, replay
 from bench.scaling.scenarios import SCENARIOS
-from bench.scaling.sim import AsgPolicy, ChartPolicy, Result, run_asg, run_keda
+from bench.scaling.sim import AsgPolicy, ChartPolicy, Result, run_keda
 
 Objects = list[dict[str, Any]]
 
@@ -22,13 +23,24 @@ def policy(default_objects: Objects) -> ChartPolicy:
 
 
 @pytest.fixture(scope="module")
-def chart_runs(policy: ChartPolicy) -> dict[str, Result]:
-    return {name: run_keda(scenario, policy) for name, scenario in SCENARIOS.items()}
+def runs(policy: ChartPolicy) -> list[Result]:
+    """Each scenario under the chart, the chart with one lecture per Job, the old ASG: the README table."""
+    return replay(policy)
 
 
 @pytest.fixture(scope="module")
-def asg_runs() -> dict[str, Result]:
-    return {name: run_asg(scenario, AsgPolicy()) for name, scenario in SCENARIOS.items()}
+def chart_runs(runs: list[Result], policy: ChartPolicy) -> dict[str, Result]:
+    return {r.scenario: r for r in runs if r.policy == policy.name}
+
+
+@pytest.fixture(scope="module")
+def one_per_job_runs(runs: list[Result], policy: ChartPolicy) -> dict[str, Result]:
+    return {r.scenario: r for r in runs if r.policy not in (policy.name, AsgPolicy.name)}
+
+
+@pytest.fixture(scope="module")
+def asg_runs(runs: list[Result]) -> dict[str, Result]:
+    return {r.scenario: r for r in runs if r.policy == AsgPolicy.name}
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
@@ -51,10 +63,9 @@ def test_never_more_jobs_than_lectures(chart_runs: dict[str, Result], policy: Ch
 
 
 def test_a_burst_keeps_nodes_instead_of_launching_one_per_lecture(
-    chart_runs: dict[str, Result], asg_runs: dict[str, Result], policy: ChartPolicy
+    chart_runs: dict[str, Result], one_per_job_runs: dict[str, Result], asg_runs: dict[str, Result]
 ) -> None:
-    burst, old = chart_runs["burst-50"], asg_runs["burst-50"]
-    one_per_job = run_keda(SCENARIOS["burst-50"], dataclasses.replace(policy, max_messages=1))
+    burst, old, one_per_job = chart_runs["burst-50"], asg_runs["burst-50"], one_per_job_runs["burst-50"]
     assert burst.node_launches <= 12
     assert burst.node_launches * 2 <= one_per_job.node_launches
     assert burst.idle_jobs <= 1
@@ -97,7 +108,19 @@ def test_helm_upgrade_interrupts_nothing(chart_runs: dict[str, Result], policy: 
     assert immediate.interrupted >= 1 and immediate.lost == 0
 
 
-def test_the_readme_table_comes_from_the_model(policy: ChartPolicy) -> None:
+def test_the_readme_table_comes_from_the_model(runs: list[Result]) -> None:
     section = README.read_text().split(BEGIN, 1)[1].split(END, 1)[0]
     stale = "run: uv run python -m bench.scaling --write-readme"
-    assert section.strip() == readme_table(policy).strip(), stale
+    assert section.strip() == report.markdown(runs).strip(), stale
+
+
+def test_a_node_pool_that_outlives_a_poll_reuses_its_nodes(
+    policy: ChartPolicy, asg_runs: dict[str, Result]
+) -> None:
+    """consolidateAfter ≥ pollingInterval: the next Job lands on the node the last one left."""
+    scenario = SCENARIOS["burst-50"]
+    timing = dataclasses.replace(scenario.timing, consolidate_after=float(policy.polling_interval))
+    burst = run_keda(dataclasses.replace(scenario, timing=timing), policy)
+    assert burst.node_launches == policy.scaled_job.max_replicas
+    assert burst.node_minutes <= asg_runs["burst-50"].node_minutes
+    assert burst.latency_max <= 1.1 * asg_runs["burst-50"].latency_max

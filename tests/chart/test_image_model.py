@@ -84,12 +84,10 @@ def test_base_is_fetched_at_its_revision_and_verified(upstream: tuple[str, Path]
 def test_a_changed_file_fails_the_build_and_leaves_nothing(
     upstream: tuple[str, Path], tmp_path: Path
 ) -> None:
-    url, _ = upstream
     dest = tmp_path / "faster-whisper-base"
-    sums = dict(_recorded(), **{"vocabulary.txt": "0" * 64})
-    result = fetch(
-        url, dest, "base", "--revision", REVISION, "--sha256", ",".join(f"{k}={v}" for k, v in sums.items())
-    )
+    recorded = _recorded()
+    sums = f"config.json={recorded['config.json']},vocabulary.txt={'0' * 64}"
+    result = fetch(upstream[0], dest, "base", "--revision", REVISION, "--sha256", sums)
     assert result.returncode == 1
     assert "vocabulary.txt: SHA-256 34ce3fe1" in result.stderr and "is not the recorded 0000" in result.stderr
     assert not dest.exists() and not dest.with_name(dest.name + ".partial").exists()
@@ -114,10 +112,10 @@ def test_no_checksum_no_model(
 
 
 def test_a_missing_file_fails_the_build(upstream: tuple[str, Path], tmp_path: Path) -> None:
-    extra = "preprocessor_config.json=" + "b" * 64
-    sums = ",".join([*(f"{k}={v}" for k, v in _recorded().items()), extra])
+    sums = f"config.json={_recorded()['config.json']},preprocessor_config.json={'b' * 64}"
     result = fetch(upstream[0], tmp_path / "model", "base", "--revision", REVISION, "--sha256", sums)
     assert result.returncode == 1 and "404" in result.stderr
+    assert not (tmp_path / "model").exists()
 
 
 def test_the_image_takes_its_model_from_upstream_by_default() -> None:

@@ -15,25 +15,27 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from worker.cloud.messages import AlignmentJob, CompletionNotice, OutputKeyConflict, output_keys
+from worker.cloud.messages import AlignmentJob, CompletionNotice, OutputKeyConflict, now, output_keys
 from worker.cloud.storage import MissingObject, Storage, TransientError
 from worker.engine.alignment import Aligner, AlignmentFailed
-from worker.inputs.audio import AudioError, load_audio
-from worker.inputs.text import TranscriptError, decode_transcript
-from worker.publish.outputs import render
+from worker.inputs.audio import SAMPLE_RATE, load_audio
+from worker.inputs.checks import BAD_INPUT, check_audio, check_words_per_second, read_transcript
+from worker.inputs.jsondoc import JsonError, load_json
+from worker.inputs.language import check_language
+from worker.inputs.text import split_words
+from worker.publish.outputs import MEDIA_TYPES, PublishOptions, render
 from worker.publish.verdict import ReviewFailed, check_publishable
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # Failures that retrying the same input cannot fix.
-PERMANENT_ERRORS = (
+PERMANENT_ERRORS: tuple[type[Exception], ...] = (
     AlignmentFailed,
-    AudioError,
     MissingObject,
     OutputKeyConflict,
     ReviewFailed,
-    TranscriptError,
+    *BAD_INPUT,
 )
 
 
@@ -60,7 +62,7 @@ class JobRunner:
         cancel = cancel or threading.Event()
         try:
             keys = output_keys(job, self._settings)
-        except OutputKeyConflict as error:
+        except PERMANENT_ERRORS as error:
             return self._failed(job, error, transient=False)
         base = CompletionNotice(
             status="succeeded",
@@ -77,48 +79,87 @@ class JobRunner:
             return self._failed(job, error, transient=False, base=base)
         except TransientError as error:
             return self._failed(job, error, transient=True, base=base)
-        return Outcome(base.model_copy(update={"quality": quality}))
+        return Outcome(base.model_copy(update={"quality": quality, "finished_at": now()}))
 
     def _align_and_publish(
         self, job: AlignmentJob, vtt_key: str, json_key: str, cancel: threading.Event
     ) -> dict[str, Any]:
         settings = self._settings
-        text = decode_transcript(
-            self._storage.read(settings.text_bucket, job.text_key),
-            f"s3://{settings.text_bucket}/{job.text_key}",
-        )
+        options = self._aligner.defaults
+        if job.language:
+            options = replace(options, language=job.language)
+        check_language(options.language, settings.whisper_backend)
+        self._check_outputs_are_ours(job, json_key)
+        text_name = f"s3://{settings.text_bucket}/{job.text_key}"
+        audio_name = f"s3://{settings.audio_bucket}/{job.audio_key}"
+        text = read_transcript(self._storage.read(settings.text_bucket, job.text_key), text_name, settings)
+        words = len(split_words(text))
+
+        def stop_if_cancelled(done: float = 0.0, total: float = 0.0) -> None:
+            if cancel.is_set():
+                raise Cancelled(f"stopped at {done:.0f}/{total:.0f} s")
+
         with tempfile.TemporaryDirectory(prefix="align-", dir=settings.scratch_dir) as scratch:
-            audio_path = self._storage.download(settings.audio_bucket, job.audio_key, Path(scratch) / "audio")
-            audio = load_audio(audio_path, f"s3://{settings.audio_bucket}/{job.audio_key}")
+            suffix = Path(job.audio_key).suffix[:16]  # ffmpeg may judge by it: probe what it would see
+            audio_path = Path(scratch) / f"audio{suffix}"
+            self._storage.download(settings.audio_bucket, job.audio_key, audio_path)
+            stated = check_audio(audio_path, audio_name, settings).seconds
+            if stated is not None:
+                check_words_per_second(words, stated, text_name, settings)
+            log.info("decoding %s", job.audio_key)
+            audio = load_audio(audio_path, audio_name, settings.max_audio_seconds, stop_if_cancelled)
+            check_words_per_second(words, len(audio) / SAMPLE_RATE, text_name, settings)
             log.info("aligning %s with %s (%d chars)", job.audio_key, job.text_key, len(text))
-
-            def stop_if_cancelled(done: float, total: float) -> None:
-                if cancel.is_set():
-                    raise Cancelled(f"stopped at {done:.0f}/{total:.0f} s")
-
-            options = self._aligner.defaults
-            if job.language:
-                options = replace(options, language=job.language)
             alignment = self._aligner.align(audio, text, options, progress=stop_if_cancelled)
-        rendered = render(alignment, text, {"audio_key": job.audio_key, "text_key": job.text_key})
+        rendered = render(
+            alignment,
+            text,
+            {"audio_key": job.audio_key, "text_key": job.text_key},
+            PublishOptions.from_settings(settings),
+        )
         check_publishable(rendered.json_document["quality"])  # a `failed` verdict publishes nothing
         if cancel.is_set():
             raise Cancelled("stopped before publishing")
         metadata = {"text-sha256": rendered.json_document["source"]["text_sha256"]}
-        self._storage.write(
-            settings.output_bucket, vtt_key, rendered.vtt.encode(), "text/vtt; charset=utf-8", metadata
-        )
-        self._storage.write(
-            settings.output_bucket,
-            json_key,
-            rendered.json.encode(),
-            "application/json; charset=utf-8",
-            metadata,
-        )
+        stem = json_key.removesuffix(".json")
+        keys = {
+            name: {"vtt": vtt_key, "json": json_key}.get(name, f"{stem}.{name}") for name in rendered.files
+        }
+        inputs = {(settings.text_bucket, job.text_key), (settings.audio_bucket, job.audio_key)}
+        if clash := [key for key in keys.values() if (settings.output_bucket, key) in inputs]:
+            raise OutputKeyConflict(
+                f"output s3://{settings.output_bucket}/{clash[0]} would overwrite an input; refused"
+            )
+        for name, body in rendered.files.items():  # OUTPUT_FORMATS, the JSON last
+            self._storage.write(
+                settings.output_bucket, keys[name], body.encode(), MEDIA_TYPES[name], metadata
+            )
         log.info(
             "published s3://%s/%s and .json (%d words)", settings.output_bucket, vtt_key, len(alignment.words)
         )
         return rendered.json_document["quality"]  # type: ignore[no-any-return]
+
+    def _check_outputs_are_ours(self, job: AlignmentJob, json_key: str) -> None:
+        """Refuse to replace this worker's output for another text with the same stem (`x.md` beside
+        `x.txt`): its JSON names its text key. Anything else at the key (no JSON, or one without
+        `source.text_key`, such as the original worker's outputs) is replaced, as before."""
+        bucket = self._settings.output_bucket
+        try:
+            existing = self._storage.read(bucket, json_key)
+        except MissingObject:
+            return
+        except TransientError as error:  # e.g. no s3:GetObject on a separate output bucket: as before
+            log.warning("could not check who owns s3://%s/%s: %s", bucket, json_key, error)
+            return
+        try:
+            source = load_json(existing.decode("utf-8"), "existing output").get("source")
+            owner = source.get("text_key") if isinstance(source, dict) else None
+        except (JsonError, UnicodeDecodeError, AttributeError):
+            return
+        if isinstance(owner, str) and owner != job.text_key:
+            raise OutputKeyConflict(
+                f"s3://{bucket}/{json_key} is the output of {owner!r} (same stem, another text); refused"
+            )
 
     def _failed(
         self, job: AlignmentJob, error: Exception, *, transient: bool, base: CompletionNotice | None = None
@@ -128,7 +169,12 @@ class JobRunner:
         base = base or CompletionNotice(
             status="failed", audio_key=job.audio_key, text_key=job.text_key, id=job.id
         )
-        update: dict[str, Any] = {"status": "failed", "error": str(error), "error_kind": kind}
+        update: dict[str, Any] = {
+            "status": "failed",
+            "error": str(error),
+            "error_kind": kind,
+            "finished_at": now(),
+        }
         if isinstance(error, ReviewFailed):
             update["quality"] = error.quality  # the verdict and where it looked
         notice = base.model_copy(update=update)
