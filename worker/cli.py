@@ -11,7 +11,6 @@ Bad input ends with one line on stderr and a non-zero status: 2 for configuratio
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
@@ -94,9 +93,9 @@ def _gpu_present() -> bool:
 
 
 def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from worker.logs import setup
+
+    setup(settings)
 
 
 def main(argv: list[str] | None = None) -> int:
