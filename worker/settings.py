@@ -12,12 +12,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import DirectoryPath, Field, ValidationError, model_validator
+from pydantic import DirectoryPath, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # AWS SQS quotas (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html)
 MAX_WAIT_TIME_SECONDS = 20
 MAX_VISIBILITY_TIMEOUT_SECONDS = 12 * 60 * 60
+OUTPUT_FORMATS = ("vtt", "srt", "words.vtt", "tsv", "json")  # worker.publish.outputs writes each
 
 
 class Backend(StrEnum):
@@ -73,12 +74,39 @@ class Settings(BaseSettings):
         pattern=r"^(default|auto|int8|int8_float16|int8_float32|int8_bfloat16|int16|float16|bfloat16|float32)$",
     )
 
+    # --- input limits: checked before a job aligns (and before `timestamp align` loads the model) ---
+    # Longer audio is refused from its header before decoding (memory grows with the duration: 2 h
+    # took 3.46 GB); decoding also stops here if the header lied. Lectures run 30-60 minutes.
+    max_audio_seconds: Annotated[float, Field(gt=0)] = 5400.0
+    # Larger transcripts are refused (a 60-minute lecture is about 100 KB of Hebrew UTF-8).
+    max_text_bytes: Annotated[int, Field(ge=1)] = 1_000_000
+    # More words per second of audio than anyone speaks: the text does not belong to this audio.
+    max_words_per_second: Annotated[float, Field(gt=0)] = 8.0
+
     # --- output keys ---
+    # S3 event records for other text keys are skipped (logged, the message deleted): the worker's
+    # own .vtt/.json outputs and other files beside a lecture's text start no job. Comma-separated
+    # suffixes; empty: every key. Explicit messages name their keys and are not filtered.
+    text_key_suffixes: str = Field(".txt", pattern=r"^(\.[^,\s]+(,\.[^,\s]+)*)?$")
     # Prepended to `<text_key without extension>` for the .vtt/.json outputs.
     output_prefix: str = ""
     # Derives the audio key from a text key for S3 event messages. Fields: {stem} = the key without
     # its extension, {name} = its last path part without extension, {dir} = the folder ('' at top).
     audio_key_template: str = "{stem}.mp3"
+
+    # --- subtitles: cue layout (Netflix Hebrew timed-text norms) and formats ---
+    cue_max_line_chars: Annotated[int, Field(ge=10, le=200)] = 42
+    cue_max_lines: Annotated[int, Field(ge=1, le=4)] = 2
+    # A cue stays up at least this long (its display runs on into the following silence) …
+    cue_min_seconds: Annotated[float, Field(ge=0, le=10)] = 0.833
+    # … and at most this long.
+    cue_max_seconds: Annotated[float, Field(ge=1, le=60)] = 7.0
+    # Reading-speed ceiling, characters per second.
+    cue_max_cps: Annotated[float, Field(gt=0, le=100)] = 17.0
+    # U+200F at the start of each subtitle line for right-to-left languages (Latin-first lines stay RTL).
+    cue_rtl_mark: bool = True
+    # Comma-separated, from vtt, srt, words.vtt (word-highlight cues), tsv (one row per word), json.
+    output_formats: str = Field("vtt,srt,json", pattern=r"^[a-z.]+(,[a-z.]+)*$")
 
     # --- drain mode: how a ScaledJob pod ends ---
     max_messages: Annotated[int, Field(ge=0)] = 0  # 0 = no limit
@@ -111,10 +139,30 @@ class Settings(BaseSettings):
             raise ValueError("VISIBILITY_TIMEOUT_SECONDS must be longer than WAIT_TIME_SECONDS")
         return self
 
+    @field_validator("output_formats")
+    @classmethod
+    def _formats_known(cls, value: str) -> str:
+        names = value.split(",")
+        if unknown := [name for name in names if name not in OUTPUT_FORMATS]:
+            raise ValueError(f"unknown format {', '.join(unknown)} (known: {', '.join(OUTPUT_FORMATS)})")
+        if "json" not in names:
+            raise ValueError("json is required (it is written last and marks a complete set)")
+        return value
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """OUTPUT_FORMATS as a tuple, duplicates dropped, JSON last (written last: the completion marker)."""
+        names = dict.fromkeys(self.output_formats.split(","))
+        return (*(name for name in names if name != "json"), "json")
+
     @property
     def heartbeat_seconds(self) -> float:
         """Extend visibility three times per timeout, so one missed beat never releases the message."""
         return self.visibility_timeout_seconds / 3
+
+    @property
+    def text_suffixes(self) -> tuple[str, ...]:
+        return tuple(suffix for suffix in self.text_key_suffixes.split(",") if suffix)
 
     @property
     def effective_compute_type(self) -> str:

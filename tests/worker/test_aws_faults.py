@@ -21,7 +21,6 @@ from tests.conftest import Cloud
 from tests.faultproxy import ANY, Fault, FaultProxy, Match
 from tests.speech import Speech, synthesize
 from worker.cloud.jobs import JobRunner
-from worker.cloud.messages import AlignmentJob
 from worker.cloud.queue import Notifier, WorkQueue
 from worker.cloud.service import QueueWorker
 from worker.cloud.shutdown import Shutdown
@@ -177,14 +176,15 @@ def test_receive_errors_back_off_and_the_worker_carries_on(
 def test_an_error_with_characters_sqs_refuses_still_reaches_the_dead_letter_queue(
     faulty_cloud: Cloud, proxy: FaultProxy, aligner: Aligner
 ) -> None:
-    key = "daf/\x01bad\uffffkey.txt"  # S3 allows these in keys; SQS refuses them in attributes
+    key = "daf/bad\ufffekey.txt"  # S3 allows U+FFFE in a key; SQS refuses it in an attribute
     send(faulty_cloud, {"audio_key": "daf/2a.mp3", "text_key": key})
     assert worker(faulty_cloud, aligner).run() == 1
     (notice,) = faulty_cloud.notices()
     assert notice["status"] == "failed" and notice["error_kind"] == "permanent"
     (dead,) = faulty_cloud.dead_letters()
     error = dead["MessageAttributes"]["error"]["StringValue"]
-    assert "\ufffd" in error and "\x01" not in error and "\uffff" not in error
+    assert error.endswith("bad\ufffdkey.txt does not exist") and "\ufffe" not in error
+    assert notice["error"].endswith("bad\ufffekey.txt does not exist")  # JSON-escaped on the wire
     assert json.loads(dead["Body"])["text_key"] == key
     assert faulty_cloud.queue_counts() == (0, 0)
     assert not proxy.seen(Match(where=lambda r: (r.outcome or "").startswith("limit")))
@@ -219,7 +219,7 @@ def test_an_output_key_over_1024_bytes_is_refused_before_aligning(
     send(faulty_cloud, {"audio_key": "daf/2a.mp3", "text_key": text_key})
     assert worker(faulty_cloud, aligner, output_prefix="subtitles/").run() == 1
     (notice,) = faulty_cloud.notices()
-    assert notice["error_kind"] == "permanent" and "1024-byte" in notice["error"]
+    assert notice["error_kind"] == "permanent" and "1024 bytes" in notice["error"]
     assert faulty_cloud.dead_letters()[0]["Body"].startswith('{"audio_key"')
     assert not proxy.seen(Match(service="s3"))  # nothing read, nothing aligned, nothing written
     assert outputs(faulty_cloud) == {}
@@ -287,15 +287,27 @@ def test_transient_failures_end_in_the_dead_letter_queue_with_their_error(
 # --- 6. an unexpected exception fails the job, not the process ---
 
 
-def test_an_engine_bug_fails_the_job_for_good(
+class BuggyEngine(Aligner):
+    """The session's Whisper model behind an engine with a bug: the kind stable-ts showed with
+    `language: zz` (an AttributeError in its own error path), which input checks now stop earlier."""
+
+    def align(self, *args: Any, **kwargs: Any) -> Any:
+        raise RecursionError("maximum recursion depth exceeded while calling a Python object")
+
+
+def test_an_engine_bug_fails_the_job_for_good_and_the_loop_carries_on(
     faulty_cloud: Cloud, aligner: Aligner, lecture: dict[str, str]
 ) -> None:
-    settings = faulty_cloud.settings()
-    runner = JobRunner(settings, aligner, Storage(aws_client("s3", settings)))
-    # stable-ts's own error path raises AttributeError for an unknown language
-    outcome = runner.run(AlignmentJob(audio_key="daf/2a.mp3", text_key="daf/2a.txt", language="zz"))
-    assert outcome.notice.status == "failed" and outcome.notice.error_kind == "permanent"
-    assert (outcome.notice.error or "").startswith(("internal error: ", "language"))
+    buggy = BuggyEngine(aligner._model, aligner.model_name, aligner.defaults)
+    send(faulty_cloud, lecture)
+    send(faulty_cloud, lecture)
+    assert worker(faulty_cloud, buggy, max_messages=2).run() == 1  # both handled: the loop lived on
+    notices = faulty_cloud.notices()
+    assert [(n["status"], n["error_kind"]) for n in notices] == [("failed", "permanent")] * 2
+    assert notices[0]["error"] == (
+        "internal error: RecursionError: maximum recursion depth exceeded while calling a Python object"
+    )
+    assert len(faulty_cloud.dead_letters()) == 2 and faulty_cloud.queue_counts() == (0, 0)
     assert outputs(faulty_cloud) == {}
 
 

@@ -16,25 +16,26 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from worker.cloud.messages import AlignmentJob, CompletionNotice, OutputKeyConflict, output_keys
-from worker.cloud.storage import MissingObject, Storage, StorageRefused, TransientError, check_key
+from worker.cloud.messages import AlignmentJob, CompletionNotice, OutputKeyConflict, now, output_keys
+from worker.cloud.storage import MissingObject, Storage, StorageRefused, TransientError
 from worker.engine.alignment import Aligner, AlignmentFailed
-from worker.inputs.audio import AudioError, load_audio
-from worker.inputs.text import TranscriptError, decode_transcript
+from worker.inputs.audio import SAMPLE_RATE, load_audio
+from worker.inputs.checks import BAD_INPUT, check_audio, check_words_per_second, read_transcript
+from worker.inputs.language import check_language
+from worker.inputs.text import split_words
 from worker.logs import job_context, job_metrics, phase
-from worker.publish.outputs import render
+from worker.publish.outputs import MEDIA_TYPES, PublishOptions, render
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # Failures that retrying the same input cannot fix.
-PERMANENT_ERRORS = (
+PERMANENT_ERRORS: tuple[type[Exception], ...] = (
     AlignmentFailed,
-    AudioError,
     MissingObject,
     OutputKeyConflict,
     StorageRefused,
-    TranscriptError,
+    *BAD_INPUT,
 )
 # Unexpected exceptions (engine bugs) fail the job instead of the process. Most are deterministic
 # for the input (a RecursionError, an AttributeError deep in stable-ts): retrying a lecture on a
@@ -88,9 +89,7 @@ class JobRunner:
     def _run(self, job: AlignmentJob, cancel: threading.Event) -> Outcome:
         try:
             keys = output_keys(job, self._settings)
-            for key in (keys.vtt_key, keys.json_key):
-                check_key(self._settings.output_bucket, key)
-        except (OutputKeyConflict, StorageRefused) as error:
+        except PERMANENT_ERRORS as error:
             return self._failed(job, error, transient=False)
         base = CompletionNotice(
             status="succeeded",
@@ -115,50 +114,65 @@ class JobRunner:
             first_line = next(iter(str(error).strip().splitlines()), "")
             internal = RuntimeError(f"internal error: {type(error).__name__}: {first_line}")
             return self._failed(job, internal, transient=resource, base=base)
-        return Outcome(base.model_copy(update={"quality": quality}))
+        return Outcome(base.model_copy(update={"quality": quality, "finished_at": now()}))
 
     def _align_and_publish(
         self, job: AlignmentJob, vtt_key: str, json_key: str, cancel: threading.Event
     ) -> dict[str, Any]:
         settings = self._settings
+        options = self._aligner.defaults
+        if job.language:
+            options = replace(options, language=job.language)
+        check_language(options.language, settings.whisper_backend)
+        text_name = f"s3://{settings.text_bucket}/{job.text_key}"
+        audio_name = f"s3://{settings.audio_bucket}/{job.audio_key}"
         with phase("read text"):
-            text = decode_transcript(
-                self._storage.read(settings.text_bucket, job.text_key),
-                f"s3://{settings.text_bucket}/{job.text_key}",
-            )
+            raw = self._storage.read(settings.text_bucket, job.text_key)
+            text = read_transcript(raw, text_name, settings)
+        words = len(split_words(text))
+
+        def stop_if_cancelled(done: float = 0.0, total: float = 0.0) -> None:
+            if cancel.is_set():
+                raise Cancelled(f"stopped at {done:.0f}/{total:.0f} s")
+
         with tempfile.TemporaryDirectory(prefix="align-", dir=settings.scratch_dir) as scratch:
+            suffix = Path(job.audio_key).suffix[:16]  # ffmpeg may judge by it: probe what it would see
+            audio_path = Path(scratch) / f"audio{suffix}"
             with phase("download audio"):
-                audio_path = self._storage.download(
-                    settings.audio_bucket, job.audio_key, Path(scratch) / "audio"
-                )
+                self._storage.download(settings.audio_bucket, job.audio_key, audio_path)
+            stated = check_audio(audio_path, audio_name, settings).seconds
+            if stated is not None:
+                check_words_per_second(words, stated, text_name, settings)
+            log.info("decoding %s", job.audio_key)
             with phase("decode audio"):
-                audio = load_audio(audio_path, f"s3://{settings.audio_bucket}/{job.audio_key}")
+                audio = load_audio(audio_path, audio_name, settings.max_audio_seconds, stop_if_cancelled)
+            check_words_per_second(words, len(audio) / SAMPLE_RATE, text_name, settings)
             log.info("aligning %s with %s (%d chars)", job.audio_key, job.text_key, len(text))
-
-            def stop_if_cancelled(done: float, total: float) -> None:
-                if cancel.is_set():
-                    raise Cancelled(f"stopped at {done:.0f}/{total:.0f} s")
-
-            options = self._aligner.defaults
-            if job.language:
-                options = replace(options, language=job.language)
             with phase("align"):
                 alignment = self._aligner.align(audio, text, options, progress=stop_if_cancelled)
-        rendered = render(alignment, text, {"audio_key": job.audio_key, "text_key": job.text_key})
+        rendered = render(
+            alignment,
+            text,
+            {"audio_key": job.audio_key, "text_key": job.text_key},
+            PublishOptions.from_settings(settings),
+        )
         if cancel.is_set():
             raise Cancelled("stopped before publishing")
         metadata = {"text-sha256": rendered.json_document["source"]["text_sha256"]}
+        stem = json_key.removesuffix(".json")
+        keys = {
+            name: {"vtt": vtt_key, "json": json_key}.get(name, f"{stem}.{name}") for name in rendered.files
+        }
+        inputs = {(settings.text_bucket, job.text_key), (settings.audio_bucket, job.audio_key)}
+        if clash := [key for key in keys.values() if (settings.output_bucket, key) in inputs]:
+            raise OutputKeyConflict(
+                f"output s3://{settings.output_bucket}/{clash[0]} would overwrite an input; refused"
+            )
         with phase("publish"):
-            self._storage.write(
-                settings.output_bucket, vtt_key, rendered.vtt.encode(), "text/vtt; charset=utf-8", metadata
-            )
-            self._storage.write(
-                settings.output_bucket,
-                json_key,
-                rendered.json.encode(),
-                "application/json; charset=utf-8",
-                metadata,
-            )
+            for name, body in rendered.files.items():  # OUTPUT_FORMATS, the JSON last
+                self._storage.write(
+                    settings.output_bucket, keys[name], body.encode(), MEDIA_TYPES[name], metadata
+                )
         log.info(
             "published s3://%s/%s and .json (%d words)", settings.output_bucket, vtt_key, len(alignment.words)
         )
@@ -172,5 +186,6 @@ class JobRunner:
         base = base or CompletionNotice(
             status="failed", audio_key=job.audio_key, text_key=job.text_key, id=job.id
         )
-        notice = base.model_copy(update={"status": "failed", "error": str(error), "error_kind": kind})
+        update = {"status": "failed", "error": str(error), "error_kind": kind, "finished_at": now()}
+        notice = base.model_copy(update=update)
         return Outcome(notice)

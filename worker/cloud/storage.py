@@ -24,7 +24,6 @@ from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 
-MAX_KEY_BYTES = 1024  # S3's limit on an object key, UTF-8 encoded
 READ_ATTEMPTS = 3  # for a body cut short after botocore's retries of the request itself
 _MISSING = {"NoSuchKey", "404", "NotFound", "NoSuchBucket"}
 _DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
@@ -48,15 +47,6 @@ def aws_client(service: str, settings: Settings) -> Any:
     return boto3.client(
         service, region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url, config=config
     )
-
-
-def check_key(bucket: str, key: str) -> None:
-    """Refuse a key S3 would refuse, before any work is spent on it."""
-    size = len(key.encode("utf-8", "surrogatepass"))
-    if size > MAX_KEY_BYTES:
-        raise StorageRefused(
-            f"s3://{bucket}/{key[:80]}… is {size} bytes, over S3's {MAX_KEY_BYTES}-byte key limit"
-        )
 
 
 class Storage:

@@ -12,7 +12,7 @@ import io
 import logging
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,15 +196,19 @@ class Aligner:
 
         if windowed:
 
-            def windowed_piece(piece: np.ndarray, piece_words: list[str]) -> list[TimedWord]:
-                if options.window_align_words and len(piece) <= CONFINED_MAX_SECONDS * SAMPLE_RATE:
-                    timed = reconciled(piece, piece_words, self._confined_words(piece, piece_words, options))
-                else:
-                    timed = align_piece(piece, piece_words, still_at_start)
-                if progress is not None and timed:
-                    done[0] = min(tally.engine_words / max(len(words), 1) * duration, duration)
-                    progress(done[0], duration)
-                return timed
+            def windowed_pieces(pieces: Sequence[tuple[np.ndarray, list[str]]]) -> list[list[TimedWord]]:
+                out = []
+                for piece, piece_words in pieces:
+                    if options.window_align_words and len(piece) <= CONFINED_MAX_SECONDS * SAMPLE_RATE:
+                        engine = self._confined_words(piece, piece_words, options)
+                        timed = reconciled(piece, piece_words, engine)
+                    else:
+                        timed = align_piece(piece, piece_words, still_at_start)
+                    if progress is not None and timed:
+                        done[0] = min(tally.engine_words / max(len(words), 1) * duration, duration)
+                        progress(done[0], duration)
+                    out.append(timed)
+                return out
 
             first_pass: list[TimedWord] = []
             if options.anchor_first_pass:
@@ -218,7 +222,7 @@ class Aligner:
                 words,
                 first_pass,
                 pauses,
-                windowed_piece,
+                windowed_pieces,
                 options.anchor_pause,
                 window=options.anchor_window,
             )
