@@ -54,8 +54,13 @@ CASES = {
     "audio_too_long": Case(
         job("long.txt", "long.mp3"), ("long.mp3 lasts 300 s; MAX_AUDIO_SECONDS is 120",), "long.txt"
     ),
+    "same_stem_as_another_text": Case(
+        job("other.md"), ("other.json is the output of 'other.txt'",), "other.md"
+    ),
     "hls_playlist": Case(job("hls.txt", "hls.m3u8"), ("hls.m3u8", "not a plain audio file"), "hls.txt"),
 }
+# Published earlier for other.txt; other.md, beside it, must not replace it.
+OTHER_OUTPUT = json.dumps({"segments": [], "source": {"text_key": "other.txt"}}).encode()
 SKIPPED_EVENT = {"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": ""}, "object": {"key": ""}}}
 
 
@@ -113,6 +118,7 @@ def run(moto_endpoint: str, whisper_cache: Path, tmp_path_factory: pytest.TempPa
     for key in ("zz.txt", "id.txt", "long.txt", "hls.txt", "x.md"):
         put(cloud.text_bucket, key, "שלום עולם")
     put(cloud.text_bucket, "bracket.txt", bracket_text)
+    put(cloud.output_bucket, "other.json", OTHER_OUTPUT)
     bodies = [case.body for case in CASES.values()]
     records = [
         {**SKIPPED_EVENT, "s3": {"bucket": {"name": cloud.text_bucket}, "object": {"key": key}}}
@@ -150,14 +156,15 @@ def test_bad_input_fails_once_in_one_line_and_goes_to_the_dead_letter_queue(run:
     assert run.dead_letters.get(case.body) == notice["error"]  # the message waits for a person
     if case.text_key:
         stem = case.text_key.rsplit(".", 1)[0]
-        assert not {f"{stem}.vtt", f"{stem}.json"} & run.outputs  # nothing written
+        assert not {f"{stem}.vtt", f"{stem}.json"} & run.outputs - {"other.json"}  # nothing written
+    assert run.cloud.get(run.cloud.output_bucket, "other.json") == OTHER_OUTPUT  # nothing overwritten
 
 
 def test_the_worker_stays_up_through_every_bad_input(run: Run) -> None:
     assert run.returncode in (0, 1), run.log[-3000:]  # drained: 1 only says some message failed
     assert "Traceback" not in run.log, run.log[-3000:]
     assert len(run.notices) == len(CASES) + 1  # the skipped event sends none
-    assert run.outputs == {"bracket.vtt", "bracket.json"}
+    assert run.outputs == {"bracket.vtt", "bracket.json", "other.json"}
     assert run.cloud.queue_counts() == (0, 0)
 
 

@@ -20,6 +20,7 @@ from worker.cloud.storage import MissingObject, Storage, TransientError
 from worker.engine.alignment import Aligner, AlignmentFailed
 from worker.inputs.audio import SAMPLE_RATE, load_audio
 from worker.inputs.checks import BAD_INPUT, check_audio, check_words_per_second, read_transcript
+from worker.inputs.jsondoc import JsonError, load_json
 from worker.inputs.language import check_language
 from worker.inputs.text import split_words
 from worker.publish.outputs import MEDIA_TYPES, PublishOptions, render
@@ -86,6 +87,7 @@ class JobRunner:
         if job.language:
             options = replace(options, language=job.language)
         check_language(options.language, settings.whisper_backend)
+        self._check_outputs_are_ours(job, json_key)
         text_name = f"s3://{settings.text_bucket}/{job.text_key}"
         audio_name = f"s3://{settings.audio_bucket}/{job.audio_key}"
         text = read_transcript(self._storage.read(settings.text_bucket, job.text_key), text_name, settings)
@@ -133,6 +135,28 @@ class JobRunner:
             "published s3://%s/%s and .json (%d words)", settings.output_bucket, vtt_key, len(alignment.words)
         )
         return rendered.json_document["quality"]  # type: ignore[no-any-return]
+
+    def _check_outputs_are_ours(self, job: AlignmentJob, json_key: str) -> None:
+        """Refuse to replace this worker's output for another text with the same stem (`x.md` beside
+        `x.txt`): its JSON names its text key. Anything else at the key (no JSON, or one without
+        `source.text_key`, such as the original worker's outputs) is replaced, as before."""
+        bucket = self._settings.output_bucket
+        try:
+            existing = self._storage.read(bucket, json_key)
+        except MissingObject:
+            return
+        except TransientError as error:  # e.g. no s3:GetObject on a separate output bucket: as before
+            log.warning("could not check who owns s3://%s/%s: %s", bucket, json_key, error)
+            return
+        try:
+            source = load_json(existing.decode("utf-8"), "existing output").get("source")
+            owner = source.get("text_key") if isinstance(source, dict) else None
+        except (JsonError, UnicodeDecodeError, AttributeError):
+            return
+        if isinstance(owner, str) and owner != job.text_key:
+            raise OutputKeyConflict(
+                f"s3://{bucket}/{json_key} is the output of {owner!r} (same stem, another text); refused"
+            )
 
     def _failed(
         self, job: AlignmentJob, error: Exception, *, transient: bool, base: CompletionNotice | None = None

