@@ -142,10 +142,11 @@ class Aligner:
         device: Device,
         compute_type: str,
         defaults: AlignmentOptions | None = None,
+        cpu_threads: int = 0,
     ) -> Aligner:
         path = resolve_model(model, backend, cache)
         started = time.perf_counter()
-        loaded = load_model(path, backend, device, compute_type)
+        loaded = load_model(path, backend, device, compute_type, cpu_threads)
         defaults = defaults or AlignmentOptions()
         if defaults.anchor_min_audio is not None or defaults.snap_distance:
             warm_up_vad(device.value)
@@ -161,6 +162,7 @@ class Aligner:
             settings.device,
             settings.effective_compute_type,
             AlignmentOptions.from_settings(settings),
+            settings.cpu_threads,
         )
 
     def align(
