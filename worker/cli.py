@@ -4,6 +4,7 @@
     timestamp align AUDIO TEXT     align two local files, writing DIR/<TEXT stem>.vtt, .srt, .json …
     timestamp batch ITEMS_FILE     align S3 items without a queue (the operator's Jobs)
     timestamp fetch-model NAME     put a model into WHISPER_CACHE (the Docker build runs it)
+    timestamp review RESULT AUDIO  write a one-file HTML page to check an alignment (-o PAGE)
 
 Bad input ends with one line on stderr and a non-zero status: 2 for configuration, 1 for input (and
 for a failed `fetch-model`), 130 for Ctrl-C.
@@ -96,6 +97,12 @@ def _parser(now: Settings | None) -> argparse.ArgumentParser:
         help=f"now: {shown('whisper_backend', 'WHISPER_BACKEND')}",
     )
     fetch.add_argument("--cache", type=Path, help=f"now: {shown('whisper_cache', 'WHISPER_CACHE')}")
+
+    review = commands.add_parser("review", help="write an HTML page to check an alignment by ear")
+    review.add_argument("result", type=Path, help="the .json an alignment wrote")
+    review.add_argument("audio", type=Path, help="its audio (the page refers to it by relative path)")
+    review.add_argument("-o", "--out", type=Path, help="the page (default: RESULT with .review.html)")
+    review.add_argument("--embed-audio", action="store_true", help="put the audio inside the page")
     return parser
 
 
@@ -190,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     args = _parser(_current_settings()).parse_args(argv)
     command = args.command or "worker"
+    if command == "review":
+        return _review(args)
     try:
         settings = load_settings(**_overrides(args)) if command != "fetch-model" else load_settings()
     except ConfigError as error:
@@ -210,6 +219,18 @@ def _main(argv: list[str] | None) -> int:
         return _fail(str(error), EXIT_CONFIG)
     except (app.InputProblem, app.FetchFailed) as error:
         return _fail(str(error), EXIT_INPUT)
+
+
+def _review(args: argparse.Namespace) -> int:
+    from worker.publish.review_page import PageError, write_page
+
+    out = args.out or args.result.with_suffix(".review.html")
+    try:
+        write_page(args.result, args.audio, out, embed=args.embed_audio)
+    except PageError as error:
+        return _fail(str(error), EXIT_INPUT)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
 
 
 def _fail(message: str, status: int) -> int:

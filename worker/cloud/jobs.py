@@ -26,6 +26,7 @@ from worker.inputs.language import check_language
 from worker.inputs.text import split_words
 from worker.logs import job_context, job_metrics, phase
 from worker.publish.outputs import MEDIA_TYPES, PublishOptions, render
+from worker.publish.verdict import ReviewFailed, check_publishable
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ PERMANENT_ERRORS: tuple[type[Exception], ...] = (
     AlignmentFailed,
     MissingObject,
     OutputKeyConflict,
+    ReviewFailed,
     StorageRefused,
     *BAD_INPUT,
 )
@@ -158,6 +160,7 @@ class JobRunner:
             {"audio_key": job.audio_key, "text_key": job.text_key},
             PublishOptions.from_settings(settings),
         )
+        check_publishable(rendered.json_document["quality"])  # a `failed` verdict publishes nothing
         if cancel.is_set():
             raise Cancelled("stopped before publishing")
         metadata = {"text-sha256": rendered.json_document["source"]["text_sha256"]}
@@ -210,6 +213,13 @@ class JobRunner:
         base = base or CompletionNotice(
             status="failed", audio_key=job.audio_key, text_key=job.text_key, id=job.id
         )
-        update = {"status": "failed", "error": str(error), "error_kind": kind, "finished_at": now()}
+        update: dict[str, Any] = {
+            "status": "failed",
+            "error": str(error),
+            "error_kind": kind,
+            "finished_at": now(),
+        }
+        if isinstance(error, ReviewFailed):
+            update["quality"] = error.quality  # the verdict and where it looked
         notice = base.model_copy(update=update)
         return Outcome(notice)
