@@ -13,6 +13,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from tests.faultproxy import FaultProxy
 from tests.speech import Speech, synthesize
 from worker.engine.alignment import Aligner, AlignmentOptions
 from worker.engine.models import fetch_model
@@ -142,12 +143,22 @@ class Cloud:
 
 @pytest.fixture
 def cloud(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, whisper_cache: Path) -> Cloud:
-    import json
-
     for name, value in {**AWS_ENV, "AWS_ENDPOINT_URL": moto_endpoint}.items():
         monkeypatch.setenv(name, value)
-    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
-    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1")
+    return make_cloud(moto_endpoint, whisper_cache)
+
+
+def make_cloud(moto_endpoint: str, whisper_cache: Path) -> Cloud:
+    """Fresh buckets and queues (work queue with a redrive policy to a dead-letter queue) on moto."""
+    import json
+
+    # Explicit credentials: a module-scoped caller has no monkeypatched environment.
+    credentials = {
+        name.lower(): AWS_ENV[name]
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+    }
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", **credentials)
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1", **credentials)
     suffix = uuid.uuid4().hex[:8]
     buckets = {kind: f"{kind}-{suffix}" for kind in ("audio", "text", "output")}
     for bucket in buckets.values():
@@ -173,3 +184,19 @@ def cloud(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, whisper_cache: Pa
     return Cloud(
         moto_endpoint, env, s3, sqs, buckets["audio"], buckets["text"], buckets["output"], work, final, dead
     )
+
+
+@pytest.fixture
+def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of the moto server, with no rules yet (tests/faultproxy.py)."""
+    server = FaultProxy(moto_endpoint).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def faulty_cloud(cloud: Cloud, proxy: FaultProxy) -> Cloud:
+    """`cloud` whose worker side (settings, `env` for the `timestamp` process) goes through `proxy`;
+    the test's own `s3`/`sqs` clients still talk to moto directly, so assertions see no faults."""
+    cloud.env["AWS_ENDPOINT_URL"] = proxy.url
+    return cloud

@@ -13,13 +13,16 @@ from worker.cloud.shutdown import Shutdown
 from worker.cloud.storage import Storage, aws_client
 from worker.engine.alignment import Aligner, AlignmentFailed
 from worker.engine.models import ModelUnavailable, fetch_model
-from worker.inputs.audio import AudioError
-from worker.inputs.text import TranscriptError
+from worker.inputs.checks import BAD_INPUT, check_inputs
 from worker.local import OutputExists, align_files, check_outputs
 from worker.publish.outputs import FidelityError
 from worker.settings import Backend, Settings
 
 log = logging.getLogger(__name__)
+
+
+# What `timestamp align` reports as a one-line input error.
+LOCAL_INPUT_PROBLEMS: tuple[type[Exception], ...] = (OutputExists, AlignmentFailed, FidelityError, *BAD_INPUT)
 
 
 class ConfigurationProblem(Exception):
@@ -76,8 +79,9 @@ def run_align(
             raise InputProblem(f"{path} does not exist or is not a file")
     try:
         check_outputs(audio, text, out_dir, overwrite)
+        check_inputs(audio, text, settings)  # before the model loads
         rendered = align_files(_aligner(settings), audio, text, out_dir, quiet)
-    except (OutputExists, TranscriptError, AudioError, AlignmentFailed, FidelityError) as error:
+    except LOCAL_INPUT_PROBLEMS as error:
         raise InputProblem(str(error)) from error
     quality = rendered.json_document["quality"]
     print(

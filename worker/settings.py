@@ -68,7 +68,20 @@ class Settings(BaseSettings):
         pattern=r"^(default|auto|int8|int8_float16|int8_float32|int8_bfloat16|int16|float16|bfloat16|float32)$",
     )
 
+    # --- input limits: checked before a job aligns (and before `timestamp align` loads the model) ---
+    # Longer audio is refused from its header before decoding (memory grows with the duration: 2 h
+    # took 3.46 GB); decoding also stops here if the header lied. Lectures run 30-60 minutes.
+    max_audio_seconds: Annotated[float, Field(gt=0)] = 5400.0
+    # Larger transcripts are refused (a 60-minute lecture is about 100 KB of Hebrew UTF-8).
+    max_text_bytes: Annotated[int, Field(ge=1)] = 1_000_000
+    # More words per second of audio than anyone speaks: the text does not belong to this audio.
+    max_words_per_second: Annotated[float, Field(gt=0)] = 8.0
+
     # --- output keys ---
+    # S3 event records for other text keys are skipped (logged, the message deleted): the worker's
+    # own .vtt/.json outputs and other files beside a lecture's text start no job. Comma-separated
+    # suffixes; empty: every key. Explicit messages name their keys and are not filtered.
+    text_key_suffixes: str = Field(".txt", pattern=r"^(\.[^,\s]+(,\.[^,\s]+)*)?$")
     # Prepended to `<text_key without extension>` for the .vtt/.json outputs.
     output_prefix: str = ""
     # Derives the audio key from a text key for S3 event messages. Fields: {stem} = the key without
@@ -104,6 +117,10 @@ class Settings(BaseSettings):
     def heartbeat_seconds(self) -> float:
         """Extend visibility three times per timeout, so one missed beat never releases the message."""
         return self.visibility_timeout_seconds / 3
+
+    @property
+    def text_suffixes(self) -> tuple[str, ...]:
+        return tuple(suffix for suffix in self.text_key_suffixes.split(",") if suffix)
 
     @property
     def effective_compute_type(self) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -32,6 +33,10 @@ EXIT_CONFIG = 2  # configuration error: every item would fail -> fail the whole 
 EXIT_TRANSIENT = 75  # worth retrying -> counted against backoffLimitPerIndex
 
 RUN_LABEL = f"{API_GROUP}/run"
+# sha256 of the items document, on the ConfigMap, the Job and the run's status: a lost ConfigMap is
+# rebuilt only when what would be written again is exactly what the Job was started with.
+ITEMS_DIGEST = f"{API_GROUP}/items-digest"
+GPU_RESOURCE = "nvidia.com/gpu"
 MANAGED_BY = ("app.kubernetes.io/managed-by", "timestamp-operator")
 COMPONENT = ("app.kubernetes.io/component", "alignment-run")
 # Set by the Job controller on every pod of an Indexed Job (label since 1.28, annotation before).
@@ -119,18 +124,27 @@ def items_document(items: list[Item]) -> str:
     return document
 
 
+def items_digest(document: str) -> str:
+    return "sha256:" + hashlib.sha256(document.encode()).hexdigest()
+
+
 def parse_items_document(text: str) -> list[Item]:
     return [Item.model_validate(entry) for entry in json.loads(text)["items"]]
 
 
 def build_items_configmap(run_name: str, items: list[Item]) -> dict[str, Any]:
     """The resolved item list, recorded once: a restarted operator reads it back, never re-resolves."""
+    document = items_document(items)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": configmap_name(run_name), "labels": child_labels(run_name)},
+        "metadata": {
+            "name": configmap_name(run_name),
+            "labels": child_labels(run_name),
+            "annotations": {ITEMS_DIGEST: items_digest(document)},
+        },
         "immutable": True,
-        "data": {ITEMS_KEY: items_document(items)},
+        "data": {ITEMS_KEY: document},
     }
 
 
@@ -157,12 +171,23 @@ def worker_container(pod_spec: dict[str, Any]) -> dict[str, Any]:
     return next(c for c in pod_spec["containers"] if c.get("name") == WORKER_CONTAINER)
 
 
+@dataclass(frozen=True)
+class JobLimits:
+    """How long a run's pods and Job may take and stay (operator settings)."""
+
+    backoff_limit_per_index: int
+    item_deadline_seconds: int  # one pod (one item): a hung worker releases its GPU
+    run_deadline_seconds: int  # the whole Job
+    ttl_seconds_after_finished: int  # then the TTL controller deletes the finished Job and its pods
+
+
 def build_job(
     run_name: str,
     spec: AlignmentRunSpec,
+    digest: str,
     total: int,
     pod_template: dict[str, Any],
-    backoff_limit_per_index: int,
+    limits: JobLimits,
 ) -> dict[str, Any]:
     """The run's Indexed Job: the chart's worker pod, in batch mode, over the run's items."""
     template = copy.deepcopy(pod_template)
@@ -173,6 +198,7 @@ def build_job(
 
     pod_spec = template["spec"]
     pod_spec["restartPolicy"] = "Never"  # required by podFailurePolicy; retries are new pods
+    pod_spec["activeDeadlineSeconds"] = limits.item_deadline_seconds
     pod_spec["volumes"] = _replace_named(
         pod_spec.get("volumes") or [],
         {"name": ITEMS_VOLUME, "configMap": {"name": configmap_name(run_name)}},
@@ -198,12 +224,18 @@ def build_job(
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": job_name(run_name), "labels": labels},
+        "metadata": {
+            "name": job_name(run_name),
+            "labels": labels,
+            "annotations": {ITEMS_DIGEST: digest},
+        },
         "spec": {
             "completionMode": "Indexed",
             "completions": total,
             "parallelism": min(spec.parallelism, total),
-            "backoffLimitPerIndex": backoff_limit_per_index,
+            "backoffLimitPerIndex": limits.backoff_limit_per_index,
+            "activeDeadlineSeconds": limits.run_deadline_seconds,
+            "ttlSecondsAfterFinished": limits.ttl_seconds_after_finished,
             "suspend": spec.suspend,
             "podFailurePolicy": {
                 "rules": [
@@ -227,3 +259,25 @@ def job_spec_changes(job: dict[str, Any], spec: AlignmentRunSpec) -> dict[str, A
     current = job.get("spec", {})
     wanted = {"suspend": spec.suspend, "parallelism": min(spec.parallelism, current.get("completions", 1))}
     return {field: value for field, value in wanted.items() if current.get(field) != value}
+
+
+def gpus_per_pod(pod_spec: dict[str, Any]) -> int:
+    """GPUs one pod takes: the containers' `nvidia.com/gpu` limits (requests where no limit is set)."""
+    total = 0
+    for container in pod_spec.get("containers") or ():
+        resources = container.get("resources") or {}
+        value = (resources.get("limits") or {}).get(
+            GPU_RESOURCE, (resources.get("requests") or {}).get(GPU_RESOURCE)
+        )
+        total += int(value or 0)
+    return total
+
+
+def job_gpus(job: dict[str, Any]) -> int:
+    """GPUs a Job holds or may take (parallelism x per pod) until it finishes; suspended ones keep
+    their share reserved, so resuming never exceeds the cap."""
+    conditions = (job.get("status") or {}).get("conditions") or ()
+    if any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions):
+        return 0
+    spec = job.get("spec") or {}
+    return int(spec.get("parallelism") or 0) * gpus_per_pod(spec.get("template", {}).get("spec") or {})

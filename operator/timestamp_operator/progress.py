@@ -124,6 +124,20 @@ def failures_by_index(pods: list[dict[str, Any]], job_name: str) -> dict[int, tu
     return {index: pod_failure(pod) for index, (_, pod) in latest.items()}
 
 
+def failed_items_of(job: dict[str, Any]) -> set[int]:
+    """The failed items: the Job's `failedIndexes`, and once the Job itself failed, every unfinished one."""
+    failed = parse_indexes(job.get("status", {}).get("failedIndexes"))
+    if _job_condition(job, "Failed"):
+        total = int(job.get("spec", {}).get("completions") or 0)
+        failed |= set(range(total)) - parse_indexes(job.get("status", {}).get("completedIndexes"))
+    return failed
+
+
+def reported_failures(job: dict[str, Any], limit: int) -> list[int]:
+    """The failed items the status lists with reasons (the first `limit`): only their pods are read."""
+    return sorted(failed_items_of(job))[:limit]
+
+
 def merge_conditions(old: list[dict[str, Any]], new: list[Condition], now: str) -> list[Condition]:
     """Keep each condition's lastTransitionTime while its status does not change."""
     previous = {c.get("type"): c for c in old or ()}
@@ -162,7 +176,7 @@ def summarize(
     job_name = job.get("metadata", {}).get("name", "")
     total = int(spec.get("completions") or 0)
     succeeded_indexes = parse_indexes(status.get("completedIndexes"))
-    failed_indexes = parse_indexes(status.get("failedIndexes"))
+    failed_indexes = failed_items_of(job)
     complete, job_failed = _job_condition(job, "Complete"), _job_condition(job, "Failed")
     finished = bool(complete or job_failed)
 
@@ -171,7 +185,6 @@ def summarize(
     if job_failed:
         why = f"({job_failed.get('reason')}): {job_failed.get('message', '')}"
         job_reason = _clip(f"not finished: the Job failed {why}")
-        failed_indexes |= set(range(total)) - succeeded_indexes
     running = 0 if finished else int(status.get("active") or 0)
     succeeded, failed = len(succeeded_indexes), len(failed_indexes)
     phase = _phase(total, succeeded, failed, running, finished, bool(spec.get("suspend")))

@@ -33,5 +33,20 @@ class OperatorSettings(BaseSettings):
     backoff_limit_per_index: Annotated[int, Field(ge=0, le=10)] = 2
     # How many failed items (with reasons) a run's status lists; the counts are always complete.
     max_failed_items: Annotated[int, Field(ge=1, le=500)] = 50
-    # Seconds before a launch waiting on S3, the API or an earlier run's leftovers tries again.
+    # A launch waiting on S3, the API, free GPUs or an earlier run's leftovers tries again after
+    # this many seconds, doubling each time up to the maximum.
     retry_delay_seconds: Annotated[float, Field(gt=0, le=600)] = 15
+    retry_max_delay_seconds: Annotated[float, Field(gt=0, le=3600)] = 600
+    # GPUs all AlignmentRuns' Jobs may hold at once (parallelism x GPUs per pod, suspended runs
+    # included): a run that would exceed it waits. The queue worker's ScaledJob is capped apart.
+    max_gpus: Annotated[int, Field(ge=1, le=1024)] = 2
+    # GPUs one pod may ask for through spec.overrides.resources (nvidia.com/gpu).
+    max_gpus_per_pod: Annotated[int, Field(ge=0, le=8)] = 1
+    # One item's pod is stopped after this long (activeDeadlineSeconds; retried as a failure).
+    item_deadline_seconds: Annotated[int, Field(ge=60)] = 2 * 3600
+    # The whole Job is stopped after this long (its unfinished items fail).
+    run_deadline_seconds: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
+    # A finished Job and its pods are deleted this long after the run's status recorded the outcome.
+    finished_job_ttl_seconds: Annotated[int, Field(ge=0)] = 7 * 24 * 3600
+    # Unfinished runs are re-read from their Job this often, even when no Job event arrives.
+    resync_seconds: Annotated[float, Field(gt=0, le=3600)] = 60

@@ -36,8 +36,12 @@ KIND = "AlignmentRun"
 PLURAL = "alignmentruns"
 
 MAX_ITEMS = 5000  # one Job completion each; the list must also fit a ConfigMap (see builders.MAX_ITEMS_BYTES)
+# An explicit list lives in the run's spec, which kubectl's last-applied annotation (256 KiB for all
+# annotations) carries whole: ~1,000 items of typical keys fit. Bigger sets are a `selection`.
+MAX_LISTED_ITEMS = 1000
 MAX_KEY_LENGTH = 1024  # S3's own limit
 MAX_PARALLELISM = 64
+GPU = "nvidia.com/gpu"
 
 # Kubernetes' resource.Quantity, as its OpenAPI schema states it.
 QUANTITY_PATTERN = (
@@ -120,7 +124,7 @@ class Overrides(CamelModel):
 
 
 class AlignmentRunSpec(CamelModel):
-    items: Annotated[list[Item], Field(min_length=1, max_length=MAX_ITEMS)] | None = None
+    items: Annotated[list[Item], Field(min_length=1)] | None = None
     selection: Selection | None = None
     overrides: Overrides = Field(default_factory=Overrides)
     parallelism: Annotated[StrictInt, Field(ge=1, le=MAX_PARALLELISM)] = 1
@@ -130,12 +134,34 @@ class AlignmentRunSpec(CamelModel):
     def _one_source_of_items(self) -> AlignmentRunSpec:
         if (self.items is None) == (self.selection is None):
             raise ValueError("set exactly one of `items` (an explicit list) or `selection` (an S3 prefix)")
+        if self.items is not None and len(self.items) > MAX_LISTED_ITEMS:
+            raise ValueError(TOO_MANY_LISTED)
         seen: set[str] = set()
         for index, item in enumerate(self.items or ()):
             if item.text_key in seen:
                 raise ValueError(f"items[{index}].textKey {item.text_key!r} is listed twice")
             seen.add(item.text_key)
         return self
+
+
+TOO_MANY_LISTED = (
+    f"items: {MAX_LISTED_ITEMS} at most in a list; align more with `selection` "
+    f"(an S3 prefix + pattern, up to {MAX_ITEMS} keys)"
+)
+
+
+def gpus_asked(overrides: Overrides) -> int | None:
+    """The GPU count `overrides.resources` asks for per pod (limits over requests), if any."""
+    resources = overrides.resources
+    if resources is None:
+        return None
+    value = resources.limits.get(GPU, resources.requests.get(GPU))
+    if value is None:
+        return None
+    text = str(value)
+    if not text.isdigit():
+        raise InvalidSpec(f"spec.overrides.resources: {GPU} must be a whole number of GPUs, not {text!r}")
+    return int(text)
 
 
 class InvalidSpec(ValueError):

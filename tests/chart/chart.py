@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +20,8 @@ from typing import Any
 import jsonschema
 import yaml
 from referencing import Registry, Resource
+
+from bench.scaling.chart import find_helm as find_helm  # re-exported: tests/operator use it too
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "gpu-timestamp"
@@ -41,28 +41,26 @@ K8S_KINDS = {
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "clusterrolebinding-rbac-v1.json",
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): "customresourcedefinition-apiextensions-v1.json",
 }
+# Kinds without a vendored file: their definition in _definitions.json (the same local-strict schemas).
+K8S_DEFINITIONS = {
+    ("v1", "Pod"): "io.k8s.api.core.v1.Pod",
+    ("v1", "ResourceQuota"): "io.k8s.api.core.v1.ResourceQuota",
+    ("networking.k8s.io/v1", "NetworkPolicy"): "io.k8s.api.networking.v1.NetworkPolicy",
+}
 KEDA_KINDS = {
     ("keda.sh/v1alpha1", "ScaledJob"): "keda.sh_scaledjobs.yaml",
     ("keda.sh/v1alpha1", "TriggerAuthentication"): "keda.sh_triggerauthentications.yaml",
 }
 DEFINITIONS_URI = "https://kubernetes.io/api/_definitions.json"
+# What a cluster with KEDA serves; `helm template` knows only built-in APIs (`keda.requireCRDs` checks it).
+KEDA_API = "keda.sh/v1alpha1"
 
 
 def scenario_id(path: Path) -> str:
     return path.name.removesuffix("-values.yaml")
 
 
-# --- helm ---------------------------------------------------------------------------------------
-
-
-def find_helm() -> str:
-    """$HELM, then .tools/bin/helm, then helm on PATH; fetched into .tools/bin when none exists."""
-    local = REPO / ".tools" / "bin" / "helm"
-    for candidate in (os.environ.get("HELM"), str(local), shutil.which("helm")):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    subprocess.run([str(REPO / "scripts" / "fetch-helm")], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
-    return str(local)
+# --- helm (found, or fetched, as bench.scaling finds it) -----------------------------------------
 
 
 class HelmError(Exception):
@@ -77,24 +75,35 @@ class Helm:
         return subprocess.run([self.binary, *args], capture_output=True, text=True, cwd=REPO, timeout=60)
 
     def lint(self, values: Path) -> subprocess.CompletedProcess[str]:
-        return self.run("lint", "--strict", str(CHART), "-f", str(values), "--kube-version", KUBE_VERSION)
+        # helm lint has no --api-versions: the KEDA check is switched off for it.
+        return self.run(
+            "lint", "--strict", str(CHART), "-f", str(values), "--kube-version", KUBE_VERSION,
+            "--set", "keda.requireCRDs=false",
+        )  # fmt: skip
 
-    def template(self, *values: Path, set_json: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-        """The rendered objects (a fresh deep copy: callers may modify them)."""
-        return copy.deepcopy(self._template(values, set_json))
+    def template(
+        self, *values: Path, set_json: tuple[str, ...] = (), keda: bool = True
+    ) -> list[dict[str, Any]]:
+        """The rendered objects (a fresh deep copy: callers may modify them); `keda`: KEDA is served."""
+        return copy.deepcopy(self._template(values, set_json, keda))
 
     def notes(self, values: Path) -> str:
         """NOTES.txt as `helm install` prints it (a client-side dry run: no cluster needed)."""
         result = self.run(
-            "install", RELEASE, str(CHART), "--namespace", NAMESPACE, "-f", str(values), "--dry-run=client"
-        )
+            "install", RELEASE, str(CHART), "--namespace", NAMESPACE, "-f", str(values), "--dry-run=client",
+            "--set", "keda.requireCRDs=false",  # helm install has no --api-versions
+        )  # fmt: skip
         if result.returncode != 0:
             raise HelmError(result.stderr.strip())
         return result.stdout.split("\nNOTES:\n", 1)[1]
 
     @cache  # noqa: B019 - a session-lived Helm instance; rendering is pure
-    def _template(self, values: tuple[Path, ...], set_json: tuple[str, ...]) -> list[dict[str, Any]]:
+    def _template(
+        self, values: tuple[Path, ...], set_json: tuple[str, ...], keda: bool
+    ) -> list[dict[str, Any]]:
         args = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION]
+        if keda:
+            args += ["--api-versions", KEDA_API]
         for path in values:
             args += ["-f", str(path)]
         for item in set_json:
@@ -127,6 +136,8 @@ def pod_templates(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str
             yield name, obj["spec"]["template"]
         elif obj["kind"] == "ConfigMap" and "pod-template.yaml" in obj.get("data", {}):
             yield name, yaml.safe_load(obj["data"]["pod-template.yaml"])
+        elif obj["kind"] == "Pod":
+            yield name, {"metadata": obj["metadata"], "spec": obj["spec"]}
 
 
 def worker_template(objects: list[dict[str, Any]]) -> dict[str, Any]:
@@ -196,6 +207,8 @@ def schema_problems(obj: dict[str, Any]) -> list[str]:
     key = (obj.get("apiVersion"), obj.get("kind"))
     if key in K8S_KINDS:
         return _errors(_k8s_validator(K8S_KINDS[key]), obj)
+    if key in K8S_DEFINITIONS:
+        return _errors(_k8s_definition(K8S_DEFINITIONS[key]), obj)
     if key in KEDA_KINDS:
         problems = _errors(_keda_validator(KEDA_KINDS[key]), obj)
         problems += _errors(

@@ -12,26 +12,6 @@ CI = CHART / "ci"
 Objects = list[dict[str, Any]]
 
 
-def test_scaling_reproduces_the_old_alarms(default_objects: Objects) -> None:
-    spec = only(default_objects, "ScaledJob")["spec"]
-    (trigger,) = spec["triggers"]
-    assert trigger["type"] == "aws-sqs-queue"
-    # "scale to 2 when visible > 0": active on any message, at most two GPU Jobs, within one (≤ 60 s) poll.
-    assert trigger["metadata"]["activationQueueLength"] == "0"
-    assert spec["maxReplicaCount"] == 2
-    assert spec["pollingInterval"] <= 60
-    # "scale to 0 when visible + not visible ≤ 0": nothing runs without messages; in-flight ones are counted.
-    assert spec["minReplicaCount"] == 0
-    assert trigger["metadata"]["scaleOnInFlight"] == "true"
-    # One Job per counted message, minus the unfinished Jobs (which hold, or are about to take, one each).
-    assert trigger["metadata"]["queueLength"] == "1"
-    assert spec["scalingStrategy"] == {"strategy": "default"}
-
-
-def test_running_jobs_survive_upgrades(default_objects: Objects) -> None:
-    assert only(default_objects, "ScaledJob")["spec"]["rollout"] == {"strategy": "gradual"}
-
-
 def test_trigger_watches_the_queue_the_worker_reads(helm: Helm) -> None:
     objects = helm.template(CI / "07-emulator-values.yaml")
     metadata = only(objects, "ScaledJob")["spec"]["triggers"][0]["metadata"]
@@ -42,22 +22,29 @@ def test_trigger_watches_the_queue_the_worker_reads(helm: Helm) -> None:
 
 
 def test_jobs_drain_and_exit(default_objects: Objects) -> None:
-    """Each Job takes one lecture and exits 0, or exits 0 after waiting idle: KEDA never has to stop one."""
+    """Each Job stops after its lectures, or after waiting idle: KEDA never has to stop one."""
     env = only(default_objects, "ConfigMap")["data"]
-    assert env["MAX_MESSAGES"] == "1"
-    assert float(env["IDLE_TIMEOUT_SECONDS"]) > 0
+    assert int(env["MAX_MESSAGES"]) >= 1
+    assert float(env["IDLE_TIMEOUT_SECONDS"]) > float(env.get("VISIBILITY_TIMEOUT_SECONDS", 120))
 
 
-def test_a_job_fits_a_lecture(default_objects: Objects) -> None:
+def test_a_job_fits_its_lectures(default_objects: Objects) -> None:
     job = only(default_objects, "ScaledJob")["spec"]["jobTargetRef"]
     env = only(default_objects, "ConfigMap")["data"]
-    # Pod start (node + image pull), a 60-minute lecture at real time, the idle wait and the shutdown grace.
-    needed = 15 * 60 + 60 * 60 + float(env["IDLE_TIMEOUT_SECONDS"]) + float(env["SHUTDOWN_GRACE_SECONDS"])
+    tail = float(env["IDLE_TIMEOUT_SECONDS"]) + float(env["SHUTDOWN_GRACE_SECONDS"])
+    start = 15 * 60  # GPU node provisioning and the image pull
+    # MAX_MESSAGES 60-minute lectures at 0.2x real time (several times what is measured), or one at real time.
+    needed = start + max(int(env["MAX_MESSAGES"]) * 12 * 60, 60 * 60) + tail
     assert needed <= job["activeDeadlineSeconds"] <= 3 * 60 * 60
     assert job["backoffLimit"] == 0
-    assert {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]} in job[
-        "podFailurePolicy"
-    ]["rules"]
+    rules = job["podFailurePolicy"]["rules"]
+    disruption = {"type": "DisruptionTarget", "status": "True"}
+    assert rules[0] == {"action": "Ignore", "onPodConditions": [disruption]}
+    # A lecture that failed for good: the worker exits 1 in drain mode, the Job is Failed, no retry pod.
+    assert {
+        "action": "FailJob",
+        "onExitCodes": {"containerName": "worker", "operator": "In", "values": [1]},
+    } in rules
     spec = job["template"]["spec"]
     assert spec["restartPolicy"] == "Never"
     # SIGTERM: the worker finishes or releases its message within SHUTDOWN_GRACE_SECONDS, before SIGKILL.
@@ -65,9 +52,12 @@ def test_a_job_fits_a_lecture(default_objects: Objects) -> None:
 
 
 def test_gpu_by_default(default_objects: Objects) -> None:
+    """The GPU request and the toleration keep pods on GPU nodes; no label that only exists once a node runs
+    GPU feature discovery (Karpenter, EKS Auto Mode and the cluster-autoscaler could not provision for it)."""
     spec = worker_template(default_objects)["spec"]
-    assert worker_container(default_objects)["resources"]["limits"]["nvidia.com/gpu"] == 1
-    assert spec["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert worker_container(default_objects)["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert "nodeSelector" not in spec
+    assert "affinity" not in spec
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
 
 
@@ -81,7 +71,8 @@ def test_custom_gpu_selectors(helm: Helm) -> None:
     objects = helm.template(CI / "04-custom-gpu-values.yaml")
     spec = worker_template(objects)["spec"]
     limits = worker_container(objects)["resources"]["limits"]
-    assert limits == {"memory": "24Gi", "nvidia.com/mig-3g.40gb": 1}
+    assert limits == {"memory": "24Gi", "nvidia.com/mig-3g.40gb": "1"}
+    assert worker_container(objects)["resources"]["requests"]["cpu"] == "3.5"  # `cpu: 3.5` in values
     assert spec["nodeSelector"] == {
         "karpenter.k8s.aws/instance-gpu-manufacturer": "nvidia",
         "karpenter.sh/nodepool": "gpu-alignment",

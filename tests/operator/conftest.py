@@ -23,6 +23,7 @@ import pytest
 import pytest_asyncio
 import yaml
 from kopf.testing import KopfRunner
+from timestamp_operator.builders import JobLimits
 
 from tests.conftest import AWS_ENV
 from tests.operator.k8s_schemas import load_crd
@@ -67,6 +68,14 @@ POD_TEMPLATE = {
         "volumes": [{"name": "tmp", "emptyDir": {}}],
     },
 }
+
+
+LIMITS = JobLimits(
+    backoff_limit_per_index=2,
+    item_deadline_seconds=7200,
+    run_deadline_seconds=604800,
+    ttl_seconds_after_finished=604800,
+)
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:

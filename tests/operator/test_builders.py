@@ -9,7 +9,7 @@ import pytest
 from timestamp_operator import builders
 from timestamp_operator.spec import Item, parse_spec
 
-from tests.operator.conftest import POD_TEMPLATE
+from tests.operator.conftest import LIMITS, POD_TEMPLATE
 from tests.operator.k8s_schemas import k8s_problems
 
 ITEMS = [{"audioKey": f"berakhot/{n:03}.mp3", "textKey": f"berakhot/{n:03}.txt"} for n in range(2, 7)]
@@ -18,7 +18,7 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 def job_for(**spec: object) -> dict:
     run_spec = parse_spec({"items": ITEMS, **spec})
-    return builders.build_job("berakhot-rerun", run_spec, len(ITEMS), POD_TEMPLATE, backoff_limit_per_index=2)
+    return builders.build_job("berakhot-rerun", run_spec, "sha256:x", len(ITEMS), POD_TEMPLATE, LIMITS)
 
 
 def worker(job: dict) -> dict:

@@ -182,6 +182,8 @@ def test_the_chart_renders_this_crd_only_when_enabled() -> None:
             "template",
             "t",
             str(REPO / "charts" / "gpu-timestamp"),
+            "--api-versions",
+            "keda.sh/v1alpha1",  # a cluster with KEDA (the chart refuses to install without it)
             "--set",
             "worker.env.SQS_QUEUE_URL=https://sqs.us-east-1.amazonaws.com/1/q",
         ]

@@ -18,7 +18,7 @@ from timestamp_operator import builders, progress
 from timestamp_operator.spec import Item, parse_spec
 
 from tests.conftest import Cloud
-from tests.operator.conftest import POD_TEMPLATE
+from tests.operator.conftest import LIMITS, POD_TEMPLATE
 
 ITEMS = [{"audioKey": "berakhot/002.mp3", "textKey": "berakhot/002.txt"}]
 
@@ -65,7 +65,7 @@ def failed_pod(index: int, exit_code: int, message: str) -> dict[str, Any]:
 def build(run_spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     spec = parse_spec(run_spec)
     items = [Item(audio_key=i["audioKey"], text_key=i["textKey"]) for i in ITEMS]
-    job = builders.build_job("r", spec, len(items), POD_TEMPLATE, backoff_limit_per_index=2)
+    job = builders.build_job("r", spec, "sha256:x", len(items), POD_TEMPLATE, LIMITS)
     return job, builders.build_items_configmap("r", items)
 
 

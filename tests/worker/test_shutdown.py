@@ -62,12 +62,18 @@ def start_worker(cloud: Cloud, tmp_path: Path) -> Iterator:  # type: ignore[type
             process.kill()
 
 
+# Deadlines, not delays: each wait returns as soon as its event is seen. They are generous because
+# a loaded 2-core machine may take minutes to load the model; none is reached when all goes well.
+START_DEADLINE = 300
+RELEASE_DEADLINE = 120
+
+
 def test_sigterm_releases_the_message_unpublished_and_exits_0(
     cloud: Cloud, long_lecture: dict[str, str], start_worker
 ) -> None:  # type: ignore[no-untyped-def]
     cloud.sqs.send_message(QueueUrl=cloud.queue_url, MessageBody=__import__("json").dumps(long_lecture))
     process, log = start_worker(SHUTDOWN_GRACE_SECONDS="0")
-    wait_for(lambda: "aligning long.mp3" in log.read_text(), 120, "the alignment to start")
+    wait_for(lambda: "aligning long.mp3" in log.read_text(), START_DEADLINE, "the alignment to start")
     # Past the visibility timeout the message is still held: the heartbeat extends it.
     held_until = time.monotonic() + VISIBILITY + 2
     while time.monotonic() < held_until:
@@ -75,9 +81,28 @@ def test_sigterm_releases_the_message_unpublished_and_exits_0(
         assert process.poll() is None, "the alignment ended before the test could interrupt it"
         time.sleep(0.5)
     process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=60) == 0, log.read_text()
+    assert process.wait(timeout=RELEASE_DEADLINE) == 0, log.read_text()
     assert "released unfinished" in log.read_text()
     assert cloud.queue_counts() == (1, 0)  # visible again at once, for another worker
+    assert cloud.keys(cloud.output_bucket) == set()
+    assert cloud.notices() == []
+
+
+@pytest.mark.parametrize("phase", ["first pass over", "finding pauses"])
+def test_sigterm_stops_the_engine_in_its_early_passes(
+    cloud: Cloud, long_lecture: dict[str, str], start_worker, phase: str
+) -> None:  # type: ignore[no-untyped-def]
+    """The first (fast) stable-ts pass over the whole recording, and the VAD before it, take a long
+    time on a long lecture: the cancel hook reaches them too (it once ran only between windows)."""
+    cloud.sqs.send_message(QueueUrl=cloud.queue_url, MessageBody=__import__("json").dumps(long_lecture))
+    process, log = start_worker(SHUTDOWN_GRACE_SECONDS="0")
+    wait_for(lambda: phase in log.read_text(), START_DEADLINE, f"the log line {phase!r}")
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=RELEASE_DEADLINE) == 0, log.read_text()
+    text = log.read_text()
+    assert "released unfinished" in text
+    assert "aligning in windows" not in text  # stopped inside the pass, not after it
+    assert cloud.queue_counts() == (1, 0)
     assert cloud.keys(cloud.output_bucket) == set()
     assert cloud.notices() == []
 
@@ -94,7 +119,7 @@ def test_sigterm_within_the_grace_period_lets_the_job_finish(
         QueueUrl=cloud.queue_url, MessageBody='{"audio_key": "2a.mp3", "text_key": "2a.txt"}'
     )
     process, log = start_worker(SHUTDOWN_GRACE_SECONDS="300")
-    wait_for(lambda: "aligning 2a.mp3" in log.read_text(), 120, "the alignment to start")
+    wait_for(lambda: "aligning 2a.mp3" in log.read_text(), START_DEADLINE, "the alignment to start")
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=180) == 0, log.read_text()
     assert {"2a.vtt", "2a.json"} <= cloud.keys(cloud.output_bucket)

@@ -28,7 +28,7 @@ def test_json_text_and_segments_are_accepted() -> None:
         (b"", "is empty"),
         (b" \n\t \n", "is empty"),
         (b"abc\x00def", "NUL"),
-        (b'{"text": ', "does not parse"),
+        (b'{"text": ', "is not JSON"),
         (b'{"title": "x"}', 'without a "text"'),
     ],
 )

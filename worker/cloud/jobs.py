@@ -15,18 +15,25 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from worker.cloud.messages import AlignmentJob, CompletionNotice, OutputKeyConflict, output_keys
+from worker.cloud.messages import AlignmentJob, CompletionNotice, OutputKeyConflict, now, output_keys
 from worker.cloud.storage import MissingObject, Storage, TransientError
 from worker.engine.alignment import Aligner, AlignmentFailed
-from worker.inputs.audio import AudioError, load_audio
-from worker.inputs.text import TranscriptError, decode_transcript
+from worker.inputs.audio import SAMPLE_RATE, load_audio
+from worker.inputs.checks import BAD_INPUT, check_audio, check_words_per_second, read_transcript
+from worker.inputs.language import check_language
+from worker.inputs.text import split_words
 from worker.publish.outputs import render
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # Failures that retrying the same input cannot fix.
-PERMANENT_ERRORS = (AlignmentFailed, AudioError, MissingObject, OutputKeyConflict, TranscriptError)
+PERMANENT_ERRORS: tuple[type[Exception], ...] = (
+    AlignmentFailed,
+    MissingObject,
+    OutputKeyConflict,
+    *BAD_INPUT,
+)
 
 
 class Cancelled(Exception):
@@ -52,7 +59,7 @@ class JobRunner:
         cancel = cancel or threading.Event()
         try:
             keys = output_keys(job, self._settings)
-        except OutputKeyConflict as error:
+        except PERMANENT_ERRORS as error:
             return self._failed(job, error, transient=False)
         base = CompletionNotice(
             status="succeeded",
@@ -69,28 +76,36 @@ class JobRunner:
             return self._failed(job, error, transient=False, base=base)
         except TransientError as error:
             return self._failed(job, error, transient=True, base=base)
-        return Outcome(base.model_copy(update={"quality": quality}))
+        return Outcome(base.model_copy(update={"quality": quality, "finished_at": now()}))
 
     def _align_and_publish(
         self, job: AlignmentJob, vtt_key: str, json_key: str, cancel: threading.Event
     ) -> dict[str, Any]:
         settings = self._settings
-        text = decode_transcript(
-            self._storage.read(settings.text_bucket, job.text_key),
-            f"s3://{settings.text_bucket}/{job.text_key}",
-        )
+        options = self._aligner.defaults
+        if job.language:
+            options = replace(options, language=job.language)
+        check_language(options.language, settings.whisper_backend)
+        text_name = f"s3://{settings.text_bucket}/{job.text_key}"
+        audio_name = f"s3://{settings.audio_bucket}/{job.audio_key}"
+        text = read_transcript(self._storage.read(settings.text_bucket, job.text_key), text_name, settings)
+        words = len(split_words(text))
+
+        def stop_if_cancelled(done: float = 0.0, total: float = 0.0) -> None:
+            if cancel.is_set():
+                raise Cancelled(f"stopped at {done:.0f}/{total:.0f} s")
+
         with tempfile.TemporaryDirectory(prefix="align-", dir=settings.scratch_dir) as scratch:
-            audio_path = self._storage.download(settings.audio_bucket, job.audio_key, Path(scratch) / "audio")
-            audio = load_audio(audio_path, f"s3://{settings.audio_bucket}/{job.audio_key}")
+            suffix = Path(job.audio_key).suffix[:16]  # ffmpeg may judge by it: probe what it would see
+            audio_path = Path(scratch) / f"audio{suffix}"
+            self._storage.download(settings.audio_bucket, job.audio_key, audio_path)
+            stated = check_audio(audio_path, audio_name, settings).seconds
+            if stated is not None:
+                check_words_per_second(words, stated, text_name, settings)
+            log.info("decoding %s", job.audio_key)
+            audio = load_audio(audio_path, audio_name, settings.max_audio_seconds, stop_if_cancelled)
+            check_words_per_second(words, len(audio) / SAMPLE_RATE, text_name, settings)
             log.info("aligning %s with %s (%d chars)", job.audio_key, job.text_key, len(text))
-
-            def stop_if_cancelled(done: float, total: float) -> None:
-                if cancel.is_set():
-                    raise Cancelled(f"stopped at {done:.0f}/{total:.0f} s")
-
-            options = self._aligner.defaults
-            if job.language:
-                options = replace(options, language=job.language)
             alignment = self._aligner.align(audio, text, options, progress=stop_if_cancelled)
         rendered = render(alignment, text, {"audio_key": job.audio_key, "text_key": job.text_key})
         if cancel.is_set():
@@ -119,5 +134,6 @@ class JobRunner:
         base = base or CompletionNotice(
             status="failed", audio_key=job.audio_key, text_key=job.text_key, id=job.id
         )
-        notice = base.model_copy(update={"status": "failed", "error": str(error), "error_kind": kind})
+        update = {"status": "failed", "error": str(error), "error_kind": kind, "finished_at": now()}
+        notice = base.model_copy(update=update)
         return Outcome(notice)

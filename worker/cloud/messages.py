@@ -5,20 +5,27 @@ Work messages (SQS body), any of:
 - an S3 `ObjectCreated:*` event notification for the text bucket (one job per record), the audio key
   derived from the text key by `AUDIO_KEY_TEMPLATE`;
 - the same S3 event wrapped in an SNS notification (raw message delivery off).
-S3's `s3:TestEvent` (sent when a notification is configured) is recognised and dropped.
+S3's `s3:TestEvent` (sent when a notification is configured) is recognised and dropped, and so are
+event records for keys without one of TEXT_KEY_SUFFIXES (the worker's own outputs, other files).
+Keys are at most 1024 UTF-8 bytes without control characters, the id at most 256 characters
+(worker.inputs.keys); a body nested deeper than worker.inputs.jsondoc allows is refused unparsed.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import posixpath
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import unquote_plus
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from worker.inputs.jsondoc import JsonError, load_json
+from worker.inputs.keys import check_id, check_key
 from worker.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class MessageError(ValueError):
@@ -36,6 +43,19 @@ class AlignmentJob(BaseModel):
     text_key: str = Field(min_length=1)
     id: str | None = None
     language: str | None = Field(None, pattern=r"^[a-z]{2,3}$")
+
+    @field_validator("audio_key", "text_key")
+    @classmethod
+    def _usable_key(cls, key: str) -> str:
+        check_key(key, "key")
+        return key
+
+    @field_validator("id")
+    @classmethod
+    def _usable_id(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_id(value)
+        return value
 
 
 class OutputKeys(BaseModel):
@@ -58,7 +78,12 @@ class CompletionNotice(BaseModel):
     error_kind: Literal["permanent", "transient"] | None = None
     quality: dict[str, Any] | None = None
     attempt: int | None = None  # SQS ApproximateReceiveCount, when from the queue
-    finished_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    finished_at: str = Field(default_factory=lambda: now())
+
+
+def now() -> str:
+    """A notice's `finished_at`: set again when the job really ends (see JobRunner)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def derive_audio_key(text_key: str, template: str) -> str:
@@ -74,6 +99,7 @@ def derive_audio_key(text_key: str, template: str) -> str:
 def output_keys(job: AlignmentJob, settings: Settings) -> OutputKeys:
     stem = settings.output_prefix + posixpath.splitext(job.text_key)[0]
     keys = OutputKeys(vtt_key=f"{stem}.vtt", json_key=f"{stem}.json")
+    check_key(keys.json_key, "output key")  # the longer of the two: refused before aligning
     inputs = {(settings.text_bucket, job.text_key), (settings.audio_bucket, job.audio_key)}
     for key in (keys.vtt_key, keys.json_key):
         if (settings.output_bucket, key) in inputs:
@@ -86,9 +112,9 @@ def output_keys(job: AlignmentJob, settings: Settings) -> OutputKeys:
 def parse_message(body: str, settings: Settings) -> list[AlignmentJob]:
     """The jobs a message asks for (empty for S3 test events), or raise MessageError."""
     try:
-        document = json.loads(body)
-    except json.JSONDecodeError as error:
-        raise MessageError(f"message body is not JSON: {error.msg} at char {error.pos}") from error
+        document = load_json(body, "message body")
+    except JsonError as error:
+        raise MessageError(str(error)) from error
     if not isinstance(document, dict):
         raise MessageError(f"message body is JSON {type(document).__name__}, expected an object")
     if document.get("Type") == "Notification" and isinstance(document.get("Message"), str):
@@ -102,7 +128,7 @@ def parse_message(body: str, settings: Settings) -> list[AlignmentJob]:
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "body"
-        raise MessageError(f"message field {field!r}: {first['msg']}") from error
+        raise MessageError(f"message field {field!r}: {_reason(first['msg'])}") from error
 
 
 def _jobs_from_s3_event(records: Any, settings: Settings) -> list[AlignmentJob]:
@@ -122,5 +148,17 @@ def _jobs_from_s3_event(records: Any, settings: Settings) -> list[AlignmentJob]:
             raise MessageError(
                 f"S3 event for bucket {bucket!r}, expected TEXT_BUCKET {settings.text_bucket!r}"
             )
-        jobs.append(AlignmentJob(audio_key=derive_audio_key(key, settings.audio_key_template), text_key=key))
+        if settings.text_suffixes and not key.endswith(settings.text_suffixes):
+            log.info("S3 event for %.200r skipped: not a text key (TEXT_KEY_SUFFIXES)", key)
+            continue
+        audio_key = derive_audio_key(key, settings.audio_key_template)
+        try:
+            jobs.append(AlignmentJob(audio_key=audio_key, text_key=key))
+        except ValidationError as error:
+            raise MessageError(f"S3 event record: {_reason(error.errors()[0]['msg'])}") from error
     return jobs
+
+
+def _reason(message: str) -> str:
+    """pydantic's message for a failed check, without its "Value error, " prefix."""
+    return message.removeprefix("Value error, ")

@@ -12,7 +12,7 @@ import io
 import logging
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,7 +170,18 @@ class Aligner:
         words = split_words(text)
         started = time.perf_counter()
         windowed = options.anchor_min_audio is not None and duration >= options.anchor_min_audio
-        pauses = find_pauses(samples, device=self._device) if windowed or options.snap_distance else []
+
+        done = [0.0]  # seconds reported so far
+
+        def still_at_start(*_: float) -> None:
+            """Every pass reports here, so a progress callback that raises (a cancel hook) stops any."""
+            if progress is not None:
+                progress(done[0], duration)
+
+        pauses = []
+        if windowed or options.snap_distance:
+            log.info("finding pauses in %.0f s of audio", duration)
+            pauses = find_pauses(samples, device=self._device, check=still_at_start)
         tally = _RepairTally()
 
         def reconciled(piece: np.ndarray, piece_words: list[str], engine: list[TimedWord]) -> list[TimedWord]:
@@ -185,25 +196,33 @@ class Aligner:
 
         if windowed:
 
-            def windowed_piece(piece: np.ndarray, piece_words: list[str]) -> list[TimedWord]:
-                if options.window_align_words and len(piece) <= CONFINED_MAX_SECONDS * SAMPLE_RATE:
-                    timed = reconciled(piece, piece_words, self._confined_words(piece, piece_words, options))
-                else:
-                    timed = align_piece(piece, piece_words, None)
-                if progress is not None and timed:
-                    progress(min(tally.engine_words / max(len(words), 1) * duration, duration), duration)
-                return timed
+            def windowed_pieces(pieces: Sequence[tuple[np.ndarray, list[str]]]) -> list[list[TimedWord]]:
+                out = []
+                for piece, piece_words in pieces:
+                    if options.window_align_words and len(piece) <= CONFINED_MAX_SECONDS * SAMPLE_RATE:
+                        engine = self._confined_words(piece, piece_words, options)
+                        timed = reconciled(piece, piece_words, engine)
+                    else:
+                        timed = align_piece(piece, piece_words, still_at_start)
+                    if progress is not None and timed:
+                        done[0] = min(tally.engine_words / max(len(words), 1) * duration, duration)
+                        progress(done[0], duration)
+                    out.append(timed)
+                return out
 
             first_pass: list[TimedWord] = []
             if options.anchor_first_pass:
                 quick = dataclasses.replace(options, engine={**options.engine, "fast_mode": True})
-                first_pass, _ = reconcile(words, self._engine_words(samples, words, quick, None), duration)
+                log.info("first pass over %.0f s of audio", duration)
+                first_pass_words = self._engine_words(samples, words, quick, still_at_start)
+                first_pass, _ = reconcile(words, first_pass_words, duration)
+            log.info("aligning in windows")
             timed = align_in_windows(
                 samples,
                 words,
                 first_pass,
                 pauses,
-                windowed_piece,
+                windowed_pieces,
                 options.anchor_pause,
                 window=options.anchor_window,
             )

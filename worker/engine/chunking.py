@@ -30,8 +30,9 @@ from worker.engine.vad import Pause
 
 SAMPLE_RATE = 16_000
 
-# (audio piece, its words) -> exactly those words, timed relative to the piece
-PieceAligner = Callable[[np.ndarray, list[str]], list[TimedWord]]
+# [(audio piece, its words), ...] -> for each piece exactly its words, timed relative to the piece.
+# All pieces come in one call so the engine can batch them through the model.
+PieceAligner = Callable[[Sequence[tuple[np.ndarray, list[str]]]], list[list[TimedWord]]]
 
 
 def windows(
@@ -64,7 +65,7 @@ def align_in_windows(
     words: list[str],
     first_pass: Sequence[TimedWord],
     pauses: Sequence[Pause],
-    align_piece: PieceAligner,
+    align_pieces: PieceAligner,
     anchor_pause: float = 0.2,
     window: float = 4.0,
     pad: float = 0.25,
@@ -74,13 +75,14 @@ def align_in_windows(
     cuts = length_anchors(words, pauses, duration, anchor_pause, evidence=first_pass or None)
     spans = windows(cuts, len(words), duration, window)
     if len(spans) <= 1:
-        return list(first_pass) if first_pass else align_piece(samples, words)
+        return list(first_pass) if first_pass else align_pieces([(samples, words)])[0]
+    offsets = [max(start_s - pad, 0.0) for _, _, start_s, _ in spans]
+    pieces = [
+        (samples[int(lo * SAMPLE_RATE) : int(min(end_s + pad, duration) * SAMPLE_RATE)], words[first:end])
+        for lo, (first, end, _, end_s) in zip(offsets, spans, strict=True)
+    ]  # views into `samples`, not copies
     out: list[TimedWord] = []
-    for first, end, start_s, end_s in spans:
-        lo = max(start_s - pad, 0.0)
-        hi = min(end_s + pad, duration)
-        piece = samples[int(lo * SAMPLE_RATE) : int(hi * SAMPLE_RATE)]
-        timed = align_piece(piece, words[first:end])
+    for lo, timed in zip(offsets, align_pieces(pieces), strict=True):
         floor = out[-1].end if out else 0.0  # windows overlap by their padding: keep words in order
         for w in timed:
             start = max(w.start + lo, floor)

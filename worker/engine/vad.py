@@ -14,6 +14,7 @@ a few seconds of CPU for an hour of audio.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ FRAME = 512  # samples per Silero frame at 16 kHz (32 ms)
 FRAME_SECONDS = FRAME / SAMPLE_RATE
 ROW_SECONDS = 30.0
 CONTEXT_SECONDS = 2.0
+CHECK_EVERY_FRAMES = 64  # how often (in frame steps) `check` may stop a long VAD run (a job's cancel hook)
 
 _model: Any = None
 _lock = threading.Lock()
@@ -60,8 +62,12 @@ def _rows(samples: np.ndarray) -> tuple[np.ndarray, int, int]:
     return out, row // FRAME, context // FRAME
 
 
-def speech_probability(samples: np.ndarray, device: str = "cpu") -> np.ndarray:
-    """Per 32 ms frame, the speech probability, sharp at both edges (min of forward and reversed)."""
+def speech_probability(
+    samples: np.ndarray, device: str = "cpu", check: Callable[[], None] | None = None
+) -> np.ndarray:
+    """Per 32 ms frame, the speech probability, sharp at both edges (min of forward and reversed).
+
+    `check` is called every CHECK_EVERY_FRAMES steps and may raise to stop (a job's cancel hook)."""
     import torch
 
     model = _load()
@@ -74,7 +80,13 @@ def speech_probability(samples: np.ndarray, device: str = "cpu") -> np.ndarray:
     with _lock, torch.inference_mode():
         model.to(device)
         model.reset_states()
-        probs = model.audio_forward(batch, SAMPLE_RATE).float().cpu().numpy()
+        # Silero's own audio_forward loop (same results), with a point where a cancelled job can stop.
+        steps = []
+        for step, start in enumerate(range(0, batch.shape[1], FRAME)):
+            if check is not None and step % CHECK_EVERY_FRAMES == 0:
+                check()
+            steps.append(model(batch[:, start : start + FRAME], SAMPLE_RATE))
+        probs = torch.cat(steps, dim=1).float().cpu().numpy()
     probs = probs[:, context : context + per_row]
     half = len(forward)
     p_forward = probs[:half].reshape(-1)[:frames]
@@ -110,6 +122,10 @@ def pauses(
 
 
 def find_pauses(
-    samples: np.ndarray, threshold: float = 0.5, min_duration: float = 0.1, device: str = "cpu"
+    samples: np.ndarray,
+    threshold: float = 0.5,
+    min_duration: float = 0.1,
+    device: str = "cpu",
+    check: Callable[[], None] | None = None,
 ) -> list[Pause]:
-    return pauses(speech_probability(samples, device), threshold, min_duration)
+    return pauses(speech_probability(samples, device, check), threshold, min_duration)

@@ -4,13 +4,16 @@ Accepted forms (decided by content, not by file extension):
 - UTF-8 plain text, any line breaks (a byte-order mark is dropped);
 - a JSON transcript: `{"text": "..."}`, or a Whisper/stable-ts result `{"segments": [{"text": ...}, ...]}`
   (segment texts are joined with line breaks).
+Both JSON shapes are objects, so a text beginning with `[` (`[פתיחה] שלום…`, a section heading common
+in corrected transcripts) is plain text; one beginning with `{` must parse as one of the shapes.
 A "word" is a maximal run of non-whitespace characters, punctuation included, exactly as written.
 """
 
 from __future__ import annotations
 
-import json
 import re
+
+from worker.inputs.jsondoc import JsonError, load_json
 
 _WORD = re.compile(r"\S+")
 
@@ -25,7 +28,7 @@ def decode_transcript(data: bytes, name: str = "transcript") -> str:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise TranscriptError(f"{name} is not UTF-8 text (byte {error.start})") from error
-    if text.lstrip().startswith(("{", "[")):
+    if text.lstrip().startswith("{"):
         text = _text_of_json(text, name)
     if "\x00" in text:
         raise TranscriptError(f"{name} contains NUL bytes: not a text file")
@@ -36,11 +39,9 @@ def decode_transcript(data: bytes, name: str = "transcript") -> str:
 
 def _text_of_json(raw: str, name: str) -> str:
     try:
-        document = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise TranscriptError(
-            f"{name} looks like JSON but does not parse: {error.msg} at line {error.lineno}"
-        ) from error
+        document = load_json(raw, f"{name} (it begins with {{)")
+    except JsonError as error:
+        raise TranscriptError(str(error)) from error
     if isinstance(document, dict) and isinstance(document.get("segments"), list):
         texts = [segment.get("text") for segment in document["segments"] if isinstance(segment, dict)]
         if all(isinstance(text, str) for text in texts):

@@ -36,8 +36,42 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: gpu-timestamp
 {{- end }}
 
+{{/*
+Labels of the pods (worker Jobs, operator, tests): no `managed-by: Helm` or `helm.sh/chart`, since Helm does not
+manage pods; KEDA and the Job controller create them.
+*/}}
+{{- define "gpu-timestamp.podLabels" -}}
+{{ include "gpu-timestamp.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: gpu-timestamp
+{{- end }}
+
+{{/* repository:tag, or repository@digest (repository:tag@digest when both are set): a digest pins the bytes. */}}
 {{- define "gpu-timestamp.image" -}}
-{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- $image := .Values.image }}
+{{- if and $image.digest $image.tag }}
+{{- printf "%s:%s@%s" $image.repository $image.tag $image.digest }}
+{{- else if $image.digest }}
+{{- printf "%s@%s" $image.repository $image.digest }}
+{{- else }}
+{{- printf "%s:%s" $image.repository ($image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Resource requests/limits with every quantity as a string: `cpu: 0.5` and `cpu: "500m"` are both accepted in values,
+and whole numbers never print as "1e+06" (Helm reads YAML numbers as float64).
+*/}}
+{{- define "gpu-timestamp.quantities" -}}
+{{- $out := dict }}
+{{- range $section, $quantities := . }}
+{{- $converted := dict }}
+{{- range $name, $value := $quantities }}
+{{- $_ := set $converted $name (include "gpu-timestamp.envValue" $value) }}
+{{- end }}
+{{- $_ := set $out $section $converted }}
+{{- end }}
+{{- toYaml $out }}
 {{- end }}
 
 {{- define "gpu-timestamp.workerEnvConfigMap" -}}

@@ -13,7 +13,7 @@ operator is enabled, published in the ConfigMap <fullname>-worker-pod-template a
 {{- end -}}
 metadata:
   labels:
-    {{- include "gpu-timestamp.labels" . | nindent 4 }}
+    {{- include "gpu-timestamp.podLabels" . | nindent 4 }}
     app.kubernetes.io/component: worker
     {{- with $worker.podLabels }}
     {{- toYaml . | nindent 4 }}
@@ -38,6 +38,9 @@ spec:
   {{- with $worker.priorityClassName }}
   priorityClassName: {{ . }}
   {{- end }}
+  {{- with $worker.runtimeClassName }}
+  runtimeClassName: {{ . }}
+  {{- end }}
   securityContext:
     {{- toYaml .Values.podSecurityContext | nindent 4 }}
   {{- with $worker.nodeSelector }}
@@ -51,6 +54,10 @@ spec:
   {{- with $worker.affinity }}
   affinity:
     {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $worker.topologySpreadConstraints }}
+  topologySpreadConstraints:
+    {{- tpl (toYaml .) $ | nindent 4 }}
   {{- end }}
   containers:
     - name: worker
@@ -66,17 +73,26 @@ spec:
         # The root filesystem is read-only: library caches (torch, triton, Hugging Face) go under $HOME.
         - name: HOME
           value: /tmp
+        {{- with $worker.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
       {{- with $resources }}
       resources:
-        {{- toYaml . | nindent 8 }}
+        {{- include "gpu-timestamp.quantities" . | nindent 8 }}
       {{- end }}
       securityContext:
         {{- toYaml .Values.containerSecurityContext | nindent 8 }}
       volumeMounts:
         - name: tmp
           mountPath: /tmp
+        {{- with $worker.extraVolumeMounts }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
   volumes:
     - name: tmp
       emptyDir:
         sizeLimit: {{ $worker.scratch.sizeLimit }}
+    {{- with $worker.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
 {{- end }}
