@@ -1,153 +1,277 @@
-"""Worker speed: end-to-end time per message vs the engine alone vs the encoder floor, in one run.
+"""Speed at lecture length: encoder floor, stable-ts `align()` alone and the worker's defaults, one run.
 
-    uv run python -m bench.speed [--repeat 3] [--lectures 3]
+    nice -n 10 uv run python -m bench.speed [--minutes 5,30,60] [--runs floor,align,defaults]
 
-Input: the test suite's Hebrew lecture (espeak-ng) repeated `--lectures` times, as MP3.
-- engine alone: stable-ts `model.align(samples, text)` on the decoded audio, nothing else;
-- worker_defaults: one SQS message through `QueueWorker` against a moto server on 127.0.0.1
-  (download, decode, VAD, anchored windows, pause snapping, fidelity repair, render, upload, notice,
-  delete), with the worker's default alignment options;
-- worker_one_pass: the same message with anchored windows and snapping off (one stable-ts pass):
-  the worker's own plumbing on top of the engine;
-- floor: one encoder pass per 30 s window (CTranslate2 `encode`), the least any Whisper aligner pays.
-Timings are the median of `--repeat` runs; ratios come from the same run since the machine is noisy.
+Input: synthetic Hebrew lectures of the given lengths (`bench/hebrew.py`: three distinct 5.5-minute
+lectures, seeds 7-9, cycled and cut at a sentence end), one sentence per line, as MP3.
+Each measurement runs in a fresh process (model load and imports not timed; peak RSS is that
+process's, model included):
+- floor: one CTranslate2 encoder pass per 30 s of audio, the least any Whisper aligner pays;
+- align: stable-ts `model.align(samples, text)` alone on the decoded audio (token_step 200);
+- defaults: what a Job does with one lecture: decode the MP3, `Aligner.align` with the worker's
+  defaults (VAD, first pass, anchored windows, snapping), render VTT + JSON (fidelity checked).
+For every run: wall seconds, CPU seconds (all threads) and peak RSS, each also as a ratio to the
+floor of the same length; for the defaults, a profile: CPU in the networks (Whisper encoder,
+Whisper decoder alignment, Silero VAD), in the log-mel front end, and the rest (the non-model
+share), with the number of network calls; and the time-vs-length exponent (least-squares slope of
+log time on log length). Results go to bench/results/speed/results.json and print as a table.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
-import statistics
+import resource
 import subprocess
-import tempfile
+import sys
 import time
-from dataclasses import replace
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import boto3
 import numpy as np
-from moto.server import ThreadedMotoServer
 
-from tests.speech import synthesize
-from worker.cloud.jobs import JobRunner
-from worker.cloud.queue import Notifier, WorkQueue
-from worker.cloud.service import QueueWorker
-from worker.cloud.shutdown import Shutdown
-from worker.cloud.storage import Storage, aws_client
-from worker.engine.alignment import Aligner, AlignmentOptions
-from worker.engine.models import fetch_model
-from worker.inputs.audio import SAMPLE_RATE, ffmpeg, load_audio
-from worker.settings import Backend, Device, Settings
+from bench import hebrew
+from bench.datasets import REPO
+from worker.inputs.audio import SAMPLE_RATE, ffmpeg
 
-REPO = Path(__file__).resolve().parent.parent
+CACHE = REPO / "bench" / "results" / "cache"
+OUT = REPO / "bench" / "results" / "speed"
+SEEDS = (7, 8, 9)
+RUNS = ("floor", "align", "defaults")
 
 
-def encoder_floor(aligner: Aligner, samples: np.ndarray) -> float:
-    """Seconds for one encoder pass over every 30 s window of `samples`."""
-    import ctranslate2
+# --- input -------------------------------------------------------------------------------------------
 
+
+def lecture(minutes: float) -> tuple[Path, Path, Path]:
+    """(MP3, decoded samples .npy, text) of a synthetic Hebrew lecture of about `minutes`, cached."""
+    stem = CACHE / f"speed_he_{minutes:g}min"
+    mp3, npy, txt = stem.with_suffix(".mp3"), stem.with_suffix(".npy"), stem.with_suffix(".txt")
+    if mp3.exists() and npy.exists() and txt.exists():
+        return mp3, npy, txt
+    parts = [hebrew.load_lecture(CACHE, seed) for seed in SEEDS]
+    target = round(minutes * 60 * SAMPLE_RATE)
+    pieces: list[np.ndarray] = []
+    lines: list[str] = []
+    length, index = 0, 0
+    while length < target:
+        audio, sentences = parts[index % len(parts)]
+        index += 1
+        if length + len(audio) > target:  # cut after the last whole sentence that fits
+            fits = [s for s in sentences if length + round(s.end * SAMPLE_RATE) <= target]
+            if fits:
+                pieces.append(audio[: round(fits[-1].end * SAMPLE_RATE) + SAMPLE_RATE // 2])
+                lines += [s.text for s in fits]
+            break
+        pieces.append(audio)
+        lines += [s.text for s in sentences]
+        length += len(audio)
+    samples = np.concatenate(pieces).astype(np.float32)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    wav = stem.with_suffix(".wav")
+    pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes()
+    command = [ffmpeg(), "-nostdin", "-loglevel", "error", "-y", "-f", "s16le", "-ar", str(SAMPLE_RATE)]
+    subprocess.run([*command, "-ac", "1", "-i", "-", str(wav)], input=pcm, check=True)
+    subprocess.run([ffmpeg(), "-nostdin", "-loglevel", "error", "-y", "-i", str(wav), str(mp3)], check=True)
+    wav.unlink()
+    from worker.inputs.audio import load_audio
+
+    np.save(npy, load_audio(mp3))  # what the worker decodes: the same input for every run
+    txt.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return mp3, npy, txt
+
+
+# --- one measurement, in a fresh process --------------------------------------------------------------
+
+
+class Profile:
+    """CPU seconds and calls spent inside the networks and the log-mel front end (process CPU time:
+    the engines' own threads included; the calls are sequential, so nothing else runs meanwhile)."""
+
+    def __init__(self) -> None:
+        self.cpu: defaultdict[str, float] = defaultdict(float)
+        self.calls: Counter[str] = Counter()
+
+    def wrap(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.cpu[name] += time.process_time() - started
+                self.calls[name] += 1
+
+        return timed
+
+    def install(self) -> None:
+        import faster_whisper.feature_extractor
+        import faster_whisper.transcribe
+
+        from worker.engine import vad
+
+        # Class attributes of the libraries (bench only): the worker's own code runs unchanged.
+        whisper = faster_whisper.transcribe.WhisperModel
+        setattr(whisper, "encode", self.wrap("whisper encoder", whisper.encode))  # noqa: B010
+        # find_alignment: CTranslate2's decoder pass and DTW over its cross-attention (one call)
+        setattr(whisper, "find_alignment", self.wrap("whisper alignment", whisper.find_alignment))  # noqa: B010
+        mel = faster_whisper.feature_extractor.FeatureExtractor
+        setattr(mel, "__call__", self.wrap("log-mel", mel.__call__))  # noqa: B010
+        silero = vad._load()
+        vad._model = _Timed(silero, self.wrap("silero vad", silero))
+
+
+class _Timed:
+    """Silero's TorchScript module with its forward call timed (the rest passes through)."""
+
+    def __init__(self, module: Any, call: Callable[..., Any]) -> None:
+        self._module, self._call = module, call
+
+    def __call__(self, *args: Any) -> Any:
+        return self._call(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+
+def measure(run: str, minutes: float) -> dict[str, Any]:
+    from worker.engine.alignment import Aligner, _quiet_engine
+    from worker.engine.models import fetch_model
+    from worker.inputs.audio import load_audio
+    from worker.publish.outputs import render
+    from worker.settings import Backend, Device, Settings
+
+    mp3, npy, txt = lecture(minutes)
+    text = txt.read_text(encoding="utf-8")
+    settings = Settings(whisper_cache=REPO / "models", device=Device.CPU)
+    fetch_model(settings.whisper_model, Backend.FASTER_WHISPER, settings.whisper_cache)
+    aligner = Aligner.from_settings(settings)
     model = aligner._model  # the faster-whisper model stable-ts wrapped
-    window = 30 * SAMPLE_RATE
-    started = time.perf_counter()
-    for offset in range(0, len(samples), window):
-        chunk = np.zeros(window, np.float32)
-        piece = samples[offset : offset + window]
-        chunk[: len(piece)] = piece
-        features = model.feature_extractor(chunk)[:, : model.feature_extractor.nb_max_frames]
-        model.model.encode(ctranslate2.StorageView.from_array(features[np.newaxis].astype(np.float32)))
-    return time.perf_counter() - started
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--lectures", type=int, default=3)
-    args = parser.parse_args()
-
-    work = Path(tempfile.mkdtemp(prefix="speed-"))
-    sentences = (REPO / "tests/data/hebrew_lecture.txt").read_text(
-        encoding="utf-8"
-    ).splitlines() * args.lectures
-    speech = synthesize(
-        sentences, work / "lecture.wav", pauses=[0.4, 1.2, 0.3, 2.5, 0.8, 6.0], rates=[150, 175, 130]
-    )
-    mp3 = work / "lecture.mp3"
-    subprocess.run([ffmpeg(), "-nostdin", "-loglevel", "error", "-i", str(speech.wav), str(mp3)], check=True)
-    samples = load_audio(mp3)
-    duration = len(samples) / SAMPLE_RATE
-
-    cache = work / "models"
-    fetch_model("base", Backend.FASTER_WHISPER, cache)
-    aligner = Aligner.load("base", Backend.FASTER_WHISPER, cache, Device.CPU, "int8", AlignmentOptions())
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    os.environ.update(
-        AWS_ENDPOINT_URL=f"http://{host}:{port}", AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x"
-    )
-    s3 = boto3.client("s3", region_name="us-east-1")
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    for bucket in ("audio", "text", "out"):
-        s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket="audio", Key="l.mp3", Body=mp3.read_bytes())
-    s3.put_object(Bucket="text", Key="l.txt", Body=speech.text.encode())
-    work_queue = sqs.create_queue(QueueName="work")["QueueUrl"]
-    settings = Settings(
-        audio_bucket="audio",
-        text_bucket="text",
-        output_bucket="out",
-        device=Device.CPU,
-        sqs_queue_url=work_queue,
-        sqs_final_queue_url=sqs.create_queue(QueueName="done")["QueueUrl"],
-        wait_time_seconds=0,
-        max_messages=1,
-    )
-    queue = WorkQueue(aws_client("sqs", settings), work_queue, 0, settings.visibility_timeout_seconds)
-    notifier = Notifier(aws_client("sqs", settings), settings.sqs_final_queue_url)
-    storage = Storage(aws_client("s3", settings))
-    # The same model, without this project's anchored windows and pause snapping: what the worker's
-    # own plumbing (S3, decoding, fidelity, rendering, SQS) adds to one stable-ts pass.
-    plain = Aligner(
-        aligner._model,
-        aligner.model_name,
-        replace(aligner.defaults, anchor_min_audio=None, snap_distance=None),
-    )
-    workers = {
-        name: QueueWorker(settings, queue, notifier, JobRunner(settings, chosen, storage), Shutdown(0))
-        for name, chosen in (("worker_defaults", aligner), ("worker_one_pass", plain))
+    profile = Profile()
+    if run == "defaults":
+        profile.install()
+    samples = np.load(npy)
+    wall, cpu = time.perf_counter(), time.process_time()
+    if run == "floor":
+        window = 30 * SAMPLE_RATE
+        for offset in range(0, len(samples), window):
+            chunk = np.zeros(window, np.float32)
+            piece = samples[offset : offset + window]
+            chunk[: len(piece)] = piece
+            features = model.feature_extractor(chunk)[:, : model.feature_extractor.nb_max_frames]
+            model.encode(features)
+    elif run == "align":
+        with _quiet_engine():
+            model.align(samples, " ".join(text.split()), language="he", token_step=200, verbose=None)
+    else:
+        alignment = aligner.align(load_audio(mp3), text)
+        render(alignment, text, {"audio_key": mp3.name, "text_key": txt.name})
+    report: dict[str, Any] = {
+        "run": run,
+        "minutes": minutes,
+        "audio_s": round(len(samples) / SAMPLE_RATE, 1),
+        "wall_s": round(time.perf_counter() - wall, 2),
+        "cpu_s": round(time.process_time() - cpu, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
+    if run == "defaults":
+        report["model_cpu_s"] = {k: round(v, 2) for k, v in profile.cpu.items()}
+        report["model_calls"] = dict(profile.calls)
+    return report
 
-    timings: dict[str, list[float]] = {"engine_alone": [], "encoder_floor": [], **{n: [] for n in workers}}
-    for _ in range(args.repeat):
-        started = time.perf_counter()
-        aligner._model.align(
-            samples, " ".join(speech.text.split()), language="he", token_step=200, verbose=None
+
+# --- the run ------------------------------------------------------------------------------------------
+
+
+def exponent(lengths: list[float], seconds: list[float]) -> float:
+    """Slope of log(seconds) against log(length): 1 = linear."""
+    slope = np.polyfit(np.log(lengths), np.log(seconds), 1)[0]
+    return round(float(slope), 3)
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    floors = {r["minutes"]: r for r in results if r["run"] == "floor"}
+    rows = [
+        "| audio | run | wall s | CPU s | peak RSS MB | wall × floor | CPU × floor | RSS × floor | RTF |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        floor = floors.get(r["minutes"])
+
+        def ratio(key: str, r: dict[str, Any] = r, floor: dict[str, Any] | None = floor) -> str:
+            return f"{r[key] / floor[key]:.2f}" if floor else "–"
+
+        rows.append(
+            f"| {r['audio_s'] / 60:.1f} min | {r['run']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | "
+            f"{r['peak_rss_mb']} | {ratio('wall_s')} | {ratio('cpu_s')} | {ratio('peak_rss_mb')} | "
+            f"{r['wall_s'] / r['audio_s']:.4f} |"
         )
-        timings["engine_alone"].append(time.perf_counter() - started)
-        for name, worker in workers.items():
-            sqs.send_message(QueueUrl=work_queue, MessageBody='{"audio_key": "l.mp3", "text_key": "l.txt"}')
-            started = time.perf_counter()
-            worker.run()
-            timings[name].append(time.perf_counter() - started)
-        timings["encoder_floor"].append(encoder_floor(aligner, samples))
-    server.stop()
+    return "\n".join(rows)
 
-    median = {name: statistics.median(values) for name, values in timings.items()}
-    report: dict[str, float] = {"audio_seconds": round(duration, 1), "repeat": args.repeat}
-    report |= {f"{name}_s": round(value, 2) for name, value in median.items()}
-    for name in workers:
-        report[f"{name}_over_engine"] = round(median[name] / median["engine_alone"], 3)
-        report[f"{name}_over_floor"] = round(median[name] / median["encoder_floor"], 2)
-        report[f"{name}_rtf"] = round(median[name] / duration, 4)
-    report["engine_over_floor"] = round(median["engine_alone"] / median["encoder_floor"], 2)
-    report["floor_rtf"] = round(median["encoder_floor"] / duration, 4)
-    print(json.dumps(report, indent=1))
+
+def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    by = {(r["run"], r["minutes"]): r for r in results}
+    for run in RUNS:
+        rs = sorted((r for r in results if r["run"] == run), key=lambda r: r["audio_s"])
+        if len(rs) >= 2:
+            lengths = [r["audio_s"] for r in rs]
+            out[f"{run}_exponent_cpu"] = exponent(lengths, [r["cpu_s"] for r in rs])
+            out[f"{run}_exponent_wall"] = exponent(lengths, [r["wall_s"] for r in rs])
+    for r in results:
+        if r["run"] != "defaults":
+            continue
+        minutes = r["minutes"]
+        networks = sum(v for k, v in r["model_cpu_s"].items() if k != "log-mel")
+        mel = r["model_cpu_s"].get("log-mel", 0.0)
+        key = f"{minutes:g}min"
+        out[f"defaults_{key}_network_share"] = round(networks / r["cpu_s"], 3)
+        out[f"defaults_{key}_logmel_share"] = round(mel / r["cpu_s"], 3)
+        out[f"defaults_{key}_non_model_share"] = round(1 - (networks + mel) / r["cpu_s"], 3)
+        if ("align", minutes) in by:
+            align = by[("align", minutes)]
+            out[f"defaults_over_align_{key}_cpu"] = round(r["cpu_s"] / align["cpu_s"], 3)
+            out[f"defaults_over_align_{key}_wall"] = round(r["wall_s"] / align["wall_s"], 3)
+        # GPU projection (not a measurement): the networks 30x / 100x faster, one call costing at
+        # least 1 ms of launch latency, everything else as on this CPU.
+        calls = sum(v for k, v in r["model_calls"].items() if k != "log-mel")
+        rest = r["cpu_s"] - networks
+        for speedup in (30, 100):
+            projected = rest + max(networks / speedup, calls * 0.001)
+            out[f"defaults_{key}_gpu_projection_{speedup}x_s"] = round(projected, 1)
+            out[f"defaults_{key}_gpu_projection_{speedup}x_rtf"] = round(projected / r["audio_s"], 4)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.speed",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--minutes", default="5,30,60", help="lecture lengths, comma-separated")
+    parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated of {', '.join(RUNS)}")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: RUN:MINUTES in this process
+    args = parser.parse_args(argv)
+    if args.one:
+        run, minutes = args.one.split(":")
+        print(json.dumps(measure(run, float(minutes))))
+        return
+    results = []
+    for minutes in (float(m) for m in args.minutes.split(",")):
+        lecture(minutes)
+        for run in args.runs.split(","):
+            command = [sys.executable, "-m", "bench.speed", "--one", f"{run}:{minutes:g}"]
+            done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=REPO)
+            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    report = {"results": results, "summary": summary(results), "cpus": os.cpu_count()}
+    (OUT / "results.json").write_text(json.dumps(report, indent=1))
+    print(table(results))
+    print(json.dumps(report["summary"], indent=1))
 
 
 if __name__ == "__main__":

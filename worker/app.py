@@ -15,7 +15,7 @@ from worker.engine.alignment import Aligner, AlignmentFailed
 from worker.engine.models import ModelUnavailable, fetch_model
 from worker.inputs.checks import BAD_INPUT, check_inputs
 from worker.local import OutputExists, align_files, check_outputs
-from worker.publish.outputs import FidelityError
+from worker.publish.outputs import FidelityError, PublishOptions
 from worker.settings import Backend, Settings
 
 log = logging.getLogger(__name__)
@@ -78,14 +78,15 @@ def run_align(
         if not path.is_file():
             raise InputProblem(f"{path} does not exist or is not a file")
     try:
-        check_outputs(audio, text, out_dir, overwrite)
+        check_outputs(audio, text, out_dir, overwrite, settings.formats)
         check_inputs(audio, text, settings)  # before the model loads
-        rendered = align_files(_aligner(settings), audio, text, out_dir, quiet)
+        options = PublishOptions.from_settings(settings)
+        rendered = align_files(_aligner(settings), audio, text, out_dir, quiet, options)
     except LOCAL_INPUT_PROBLEMS as error:
         raise InputProblem(str(error)) from error
     quality = rendered.json_document["quality"]
     print(
-        f"wrote {out_dir / text.stem}.vtt and .json: {quality['words']} words, "
+        f"wrote {out_dir / text.stem}.{{{','.join(rendered.files)}}}: {quality['words']} words, "
         f"{quality['audio_seconds']:.0f} s of audio aligned in {quality['align_seconds']:.1f} s"
     )
     return 0

@@ -1,4 +1,7 @@
-"""Aligning two local files, no cloud involved: `timestamp align AUDIO TEXT --out-dir DIR`."""
+"""Aligning two local files, no cloud involved: `timestamp align AUDIO TEXT --out-dir DIR`.
+
+Writes DIR/<TEXT stem>.<format> for each of OUTPUT_FORMATS, the JSON last (its presence marks a set).
+"""
 
 from __future__ import annotations
 
@@ -11,20 +14,22 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from worker.engine.alignment import Aligner
 from worker.inputs.audio import load_audio
 from worker.inputs.text import TranscriptError, decode_transcript
-from worker.publish.outputs import Rendered, render
+from worker.publish.outputs import PublishOptions, Rendered, render
 
 
 class OutputExists(FileExistsError):
     """An output file exists already (and --overwrite was not given), or would replace an input."""
 
 
-def output_paths(text: Path, out_dir: Path) -> tuple[Path, Path]:
-    return out_dir / f"{text.stem}.vtt", out_dir / f"{text.stem}.json"
+def output_paths(text: Path, out_dir: Path, formats: tuple[str, ...] = ("vtt", "json")) -> dict[str, Path]:
+    return {name: out_dir / f"{text.stem}.{name}" for name in formats}
 
 
-def check_outputs(audio: Path, text: Path, out_dir: Path, overwrite: bool) -> None:
+def check_outputs(
+    audio: Path, text: Path, out_dir: Path, overwrite: bool, formats: tuple[str, ...] = ("vtt", "json")
+) -> None:
     inputs = {audio.resolve(), text.resolve()}
-    for path in output_paths(text, out_dir):
+    for path in output_paths(text, out_dir, formats).values():
         if path.resolve() in inputs:
             raise OutputExists(f"output {path} would overwrite an input; choose another --out-dir")
         if path.exists() and not overwrite:
@@ -32,7 +37,12 @@ def check_outputs(audio: Path, text: Path, out_dir: Path, overwrite: bool) -> No
 
 
 def align_files(
-    aligner: Aligner, audio: Path, text_path: Path, out_dir: Path, quiet: bool = False
+    aligner: Aligner,
+    audio: Path,
+    text_path: Path,
+    out_dir: Path,
+    quiet: bool = False,
+    options: PublishOptions | None = None,
 ) -> Rendered:
     try:
         data = text_path.read_bytes()
@@ -52,11 +62,10 @@ def align_files(
         alignment = aligner.align(
             samples, text, progress=lambda done, total: progress.update(task, completed=done, total=total)
         )
-    rendered = render(alignment, text, {"audio_file": audio.name, "text_file": text_path.name})
-    vtt_path, json_path = output_paths(text_path, out_dir)
+    rendered = render(alignment, text, {"audio_file": audio.name, "text_file": text_path.name}, options)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomically(vtt_path, rendered.vtt)
-    _write_atomically(json_path, rendered.json)  # last: its presence marks a complete pair
+    for name, path in output_paths(text_path, out_dir, tuple(rendered.files)).items():
+        _write_atomically(path, rendered.files[name])  # the JSON last: its presence marks a complete set
     return rendered
 
 

@@ -12,12 +12,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import DirectoryPath, Field, ValidationError, model_validator
+from pydantic import DirectoryPath, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # AWS SQS quotas (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html)
 MAX_WAIT_TIME_SECONDS = 20
 MAX_VISIBILITY_TIMEOUT_SECONDS = 12 * 60 * 60
+OUTPUT_FORMATS = ("vtt", "srt", "words.vtt", "tsv", "json")  # worker.publish.outputs writes each
 
 
 class Backend(StrEnum):
@@ -88,6 +89,20 @@ class Settings(BaseSettings):
     # its extension, {name} = its last path part without extension, {dir} = the folder ('' at top).
     audio_key_template: str = "{stem}.mp3"
 
+    # --- subtitles: cue layout (Netflix Hebrew timed-text norms) and formats ---
+    cue_max_line_chars: Annotated[int, Field(ge=10, le=200)] = 42
+    cue_max_lines: Annotated[int, Field(ge=1, le=4)] = 2
+    # A cue stays up at least this long (its display runs on into the following silence) …
+    cue_min_seconds: Annotated[float, Field(ge=0, le=10)] = 0.833
+    # … and at most this long.
+    cue_max_seconds: Annotated[float, Field(ge=1, le=60)] = 7.0
+    # Reading-speed ceiling, characters per second.
+    cue_max_cps: Annotated[float, Field(gt=0, le=100)] = 17.0
+    # U+200F at the start of each subtitle line for right-to-left languages (Latin-first lines stay RTL).
+    cue_rtl_mark: bool = True
+    # Comma-separated, from vtt, srt, words.vtt (word-highlight cues), tsv (one row per word), json.
+    output_formats: str = Field("vtt,srt,json", pattern=r"^[a-z.]+(,[a-z.]+)*$")
+
     # --- drain mode: how a ScaledJob pod ends ---
     max_messages: Annotated[int, Field(ge=0)] = 0  # 0 = no limit
     idle_timeout_seconds: Annotated[float, Field(ge=0)] = 0  # 0 = never exit when idle
@@ -112,6 +127,22 @@ class Settings(BaseSettings):
         if self.visibility_timeout_seconds <= self.wait_time_seconds:
             raise ValueError("VISIBILITY_TIMEOUT_SECONDS must be longer than WAIT_TIME_SECONDS")
         return self
+
+    @field_validator("output_formats")
+    @classmethod
+    def _formats_known(cls, value: str) -> str:
+        names = value.split(",")
+        if unknown := [name for name in names if name not in OUTPUT_FORMATS]:
+            raise ValueError(f"unknown format {', '.join(unknown)} (known: {', '.join(OUTPUT_FORMATS)})")
+        if "json" not in names:
+            raise ValueError("json is required (it is written last and marks a complete set)")
+        return value
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """OUTPUT_FORMATS as a tuple, duplicates dropped, JSON last (written last: the completion marker)."""
+        names = dict.fromkeys(self.output_formats.split(","))
+        return (*(name for name in names if name != "json"), "json")
 
     @property
     def heartbeat_seconds(self) -> float:

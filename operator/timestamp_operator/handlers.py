@@ -126,6 +126,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.L
     settings.posting.level = logging.CRITICAL
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    # No cluster-wide rights: kopf neither lists namespaces nor watches CRDs (it resolves the
+    # resources once, by discovery); `start` fails while the AlignmentRun CRD is not served.
+    settings.scanning.disabled = True
     # Server-side: only this operator's Jobs are listed and watched, not every Job of the namespace.
     settings.watching.label_selectors["batch", "jobs"] = OUR_JOBS
     # kopf's copy of the spec (an annotation, 256 KiB for all annotations) leaves out the item list:
@@ -136,7 +139,14 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.L
         template = builders.load_pod_template(config.worker_pod_template.read_text())
     except (OSError, PodTemplateError) as error:
         raise kopf.PermanentError(f"WORKER_POD_TEMPLATE {config.worker_pod_template}: {error}") from error
-    context = Context(config=config, pod_template=template, kube=Kube(settings), s3=boto3.client("s3"))
+    kube = Kube(settings)
+    if not await kube.serves(API_GROUP, API_VERSION, PLURAL):
+        await kube.close()
+        raise kopf.PermanentError(
+            f"the API server does not serve {PLURAL}.{API_GROUP}/{API_VERSION}: apply the CRD "
+            "(charts/gpu-timestamp/files/crd-alignmentrun.yaml) first; the operator starts once it is there"
+        )
+    context = Context(config=config, pod_template=template, kube=kube, s3=boto3.client("s3"))
     context.tasks.append(asyncio.create_task(resync(context, logger)))
     memo.context = context
     logger.info(
@@ -374,6 +384,7 @@ async def launch(
         attempt.ensure_ours(job)
 
     items, record, digest = await _ensure_items(context, spec, attempt, job)
+    context.items.put(body.metadata.uid or "", items)  # for naming failed items, without reading them again
     if job is None:
         job = builders.build_job(name, spec, digest, len(items), context.pod_template, context.limits)
         kopf.adopt(job, owner=body)

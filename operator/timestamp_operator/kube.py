@@ -149,6 +149,16 @@ class Kube:
                 return None
             raise
 
+    async def serves(self, group: str, version: str, plural: str) -> bool:
+        """Whether the API server serves this resource (discovery: open to every authenticated client)."""
+        try:
+            found = await _json(self.custom.get_api_resources(group, version, **self._options()))
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return any(resource.get("name") == plural for resource in found.get("resources") or ())
+
     # --- AlignmentRuns (kopf watches and patches them itself) ---
 
     async def get_run(self, namespace: str, name: str) -> dict[str, Any] | None:

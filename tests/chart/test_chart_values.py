@@ -71,6 +71,7 @@ def test_every_setting_reaches_the_worker(helm: Helm, monkeypatch: pytest.Monkey
     defaults = Settings.model_construct().model_dump(mode="json")
     wanted = {name.upper(): value for name, value in defaults.items() if value is not None}
     wanted |= {"SQS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/q", "MAX_MESSAGES": 1_000_000}
+    wanted |= {"IDLE_TIMEOUT_SECONDS": 300.5}  # the chart refuses 0 (Jobs that never end)
     env = worker_env(
         helm.template(CI / "01-default-values.yaml", set_json=(f"worker.env={json.dumps(wanted)}",))
     )
@@ -196,6 +197,10 @@ BAD_VALUES = {
     "secret-without-name": (
         "scaledJob: {authentication: {type: secret}}",
         "needs scaledJob.authentication.secretName",
+    ),
+    "jobs-never-idle-out": (
+        "worker: {env: {IDLE_TIMEOUT_SECONDS: 0}}",
+        "worker.env.IDLE_TIMEOUT_SECONDS must be above 0",
     ),
     "no-shutdown-grace": (
         "worker: {env: {SHUTDOWN_GRACE_SECONDS: null}}",

@@ -11,12 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp.web
+import attrs
 import boto3
 import kmock
 import pytest
@@ -35,6 +39,7 @@ CONFIGMAPS = "v1/configmaps"
 PODS = "v1/pods"
 EVENTS = "v1/events"
 NAMESPACE = "lectures"
+TEST_AGENT = "tests/operator"
 OPERATOR_COMMAND = [
     "run",
     "--standalone",
@@ -98,6 +103,78 @@ async def eventually(check: Callable[[], Any], timeout: float = 10.0, what: str 
         await asyncio.sleep(0.05)
 
 
+def _label_matches(labels: dict[str, str], requirement: str) -> bool:
+    """One label selector requirement: `k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`, `k`, `!k`."""
+    if found := re.fullmatch(r"\s*([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)\s*", requirement):
+        key, op, values = found.groups()
+        inside = labels.get(key) in {v.strip() for v in values.split(",")}
+        return inside if op == "in" else not inside
+    if found := re.fullmatch(r"\s*([^\s!=]+)\s*(!=|==|=)\s*(\S*)\s*", requirement):
+        key, op, value = found.groups()
+        return (labels.get(key) == value) == (op != "!=")
+    key = requirement.strip()
+    return key[1:] not in labels if key.startswith("!") else key in labels
+
+
+def _requirements(selector: str) -> list[str]:
+    """Split a selector on the commas outside parentheses."""
+    return [part for part in re.split(r",(?![^(]*\))", selector) if part.strip()]
+
+
+def selected(obj: dict[str, Any], params: Any) -> bool:
+    """Whether an object matches a request's labelSelector and fieldSelector (as the API server does)."""
+    labels = obj.get("metadata", {}).get("labels") or {}
+    if not all(_label_matches(labels, r) for r in _requirements(params.get("labelSelector") or "")):
+        return False
+    for requirement in _requirements(params.get("fieldSelector") or ""):
+        path, op, value = re.fullmatch(r"([\w.]+)(!=|==|=)(.*)", requirement.strip()).groups()  # type: ignore[union-attr]
+        actual: Any = obj
+        for part in path.split("."):
+            actual = actual.get(part) if isinstance(actual, dict) else None
+        if (str(actual) == value) != (op != "!="):
+            return False
+    return True
+
+
+@attrs.define(kw_only=True)
+class SelectingEmulator(kmock.KubernetesEmulator):
+    """KMock plus what the API server does and KMock leaves out: label and field selectors on lists
+    and watches, and `limit`/`continue` paging. Each list response's size is recorded (`served`)."""
+
+    served: list[tuple[Any, int]] = attrs.field(factory=list, init=False)
+    refused: list[str] = attrs.field(factory=list, init=False)
+
+    async def __call__(self, raw_request: Any) -> Any:
+        # kopf lists namespaces when it serves named ones (--namespace). KMock cannot parse that
+        # collection's path; the operator's RBAC does not grant it: answer as the API server then does.
+        if raw_request.path == "/api/v1/namespaces":
+            self.refused.append(str(raw_request.rel_url))
+            message = "namespaces is forbidden: cannot list resource namespaces at the cluster scope"
+            status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden"}
+            return aiohttp.web.json_response({**status, "code": 403, "message": message}, status=403)
+        return await super().__call__(raw_request)
+
+    async def _serve_list(self, request: Any) -> Any:
+        everything = await super()._serve_list(request)
+        matching = [obj for obj in everything["items"] if selected(obj, request.params)]
+        start, limit = int(request.params.get("continue") or 0), int(request.params.get("limit") or 0)
+        end = start + limit if limit else len(matching)
+        metadata = {"resourceVersion": "..."} | ({"continue": str(end)} if end < len(matching) else {})
+        page = {"metadata": metadata, "items": matching[start:end]}
+        self.served.append((request, len(json.dumps(page))))
+        return page
+
+    async def _serve_watch(self, request: Any) -> Any:
+        async for event in super()._serve_watch(request):
+            if not isinstance(event, dict) or selected(event.get("object") or {}, request.params):
+                yield event
+
+
+@pytest.fixture
+def kmock_options(kmock_options: dict[str, Any]) -> dict[str, Any]:
+    return {**kmock_options, "cls": SelectingEmulator}
+
+
 @pytest.fixture
 def pod_template_file(tmp_path: Path) -> Path:
     path = tmp_path / "pod-template.yaml"
@@ -119,7 +196,9 @@ class Cluster:
     uids: dict[str, str] = field(default_factory=dict)
 
     async def _call(self, method: str, url: str, body: Any = None) -> Any:
-        headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
+        headers = {"User-Agent": TEST_AGENT}  # tells the test's own requests from the operator's
+        if method == "PATCH":
+            headers["Content-Type"] = "application/merge-patch+json"
         async with self.mock.request(method, url, json=body, headers=headers) as response:
             assert response.status < 400, f"{method} {url}: {response.status} {await response.text()}"
             return await response.json()
@@ -315,7 +394,9 @@ async def cluster(
 
 
 @contextlib.asynccontextmanager
-async def operator(cluster: Cluster, *extra_args: str) -> AsyncIterator[KopfRunner]:
+async def operator(
+    cluster: Cluster, *extra_args: str, command: list[str] | None = None
+) -> AsyncIterator[KopfRunner]:
     """`kopf run` of the real handlers module, in a thread (its own event loop), stopped on exit.
 
     Entered once it watches runs and Jobs, so that a run applied next arrives as one watch event (a
@@ -323,7 +404,7 @@ async def operator(cluster: Cluster, *extra_args: str) -> AsyncIterator[KopfRunn
     resource versions to tell the two apart: harmless, the handlers are idempotent, but racy to test).
     """
     before = len(list(cluster.mock))
-    runner = KopfRunner([*OPERATOR_COMMAND, *extra_args], timeout=30)
+    runner = KopfRunner([*(command or OPERATOR_COMMAND), *extra_args], timeout=30)
     runner.__enter__()
     try:
         for resource in (RUNS, JOBS):

@@ -1,3 +1,4 @@
+import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -9,8 +10,9 @@ import webvtt
 from worker.engine.alignment import Alignment
 from worker.engine.fidelity import Repairs, TimedWord
 from worker.inputs.text import line_ends, split_words
-from worker.publish.cues import MAX_CUE_CHARS, group_cues
-from worker.publish.outputs import FidelityError, Rendered, render, verify_fidelity
+from worker.publish.cues import RLM
+from worker.publish.outputs import FidelityError, PublishOptions, render, verify_fidelity
+from worker.settings import OUTPUT_FORMATS
 
 TEXT = "רבי יוחנן אמר: <הלכה> & מנהג.\nשלום עולם\nעוד מילה"
 
@@ -29,10 +31,9 @@ def test_vtt_is_valid_and_carries_the_text_untouched() -> None:
     rendered = render(alignment_of(TEXT), TEXT)
     captions = webvtt.from_string(rendered.vtt).captions
     assert [c.text for c in captions] == [
-        "רבי יוחנן אמר:",
-        "&lt;הלכה&gt; &amp; מנהג.",
-        "שלום עולם",
-        "עוד מילה",
+        f"{RLM}רבי יוחנן אמר: &lt;הלכה&gt; &amp; מנהג.",
+        f"{RLM}שלום עולם",
+        f"{RLM}עוד מילה",
     ]
     starts = [c.start_in_seconds for c in captions]
     assert starts == sorted(starts)
@@ -51,23 +52,45 @@ def test_json_loads_in_stable_ts_and_has_quality_and_source(tmp_path: Path) -> N
     assert len(document["source"]["vtt_sha256"]) == 64
 
 
-def test_long_speech_is_cut_into_readable_cues() -> None:
-    text = " ".join(["מילה"] * 200)
-    cues = group_cues(alignment_of(text).words)
-    assert all(len(c.text) <= MAX_CUE_CHARS for c in cues)
-    assert sum(len(c.words) for c in cues) == 200
-
-
-def test_a_pause_starts_a_new_cue() -> None:
-    cues = group_cues(alignment_of("א ב ג", gap=1.5).words)
-    assert [c.text for c in cues] == ["א", "ב", "ג"]
-
-
 def test_tampered_renderings_are_refused() -> None:
-    rendered = render(alignment_of(TEXT), TEXT)
+    rendered = render(alignment_of(TEXT), TEXT, options=PublishOptions(formats=OUTPUT_FORMATS))
     document = json.loads(rendered.json)
     document["segments"][0]["words"].pop()
+    tampered_json = {**rendered.files, "json": json.dumps(document, ensure_ascii=False)}
     with pytest.raises(FidelityError, match="JSON words differ"):
-        verify_fidelity(TEXT, Rendered(rendered.vtt, document))
-    with pytest.raises(FidelityError, match="VTT words differ"):
-        verify_fidelity(TEXT, replace(rendered, vtt=rendered.vtt.replace("שלום", "שלומ")))
+        verify_fidelity(TEXT, replace(rendered, files=tampered_json))
+    for name in ("vtt", "srt", "words.vtt", "tsv"):
+        tampered = {**rendered.files, name: rendered.files[name].replace("שלום", "שלומ")}
+        with pytest.raises(FidelityError, match="words differ"):
+            verify_fidelity(TEXT, replace(rendered, files=tampered))
+
+
+def test_every_format_carries_the_same_words_and_times(tmp_path: Path) -> None:
+    text = "OK, אז נמשיך: <הלכה> & מנהג.\nZoom הוא הכלי שבו נשתמש היום, ונראה את דברי הראשונים בסוגיה.\n"
+    rendered = render(alignment_of(text), text, options=PublishOptions(formats=OUTPUT_FORMATS))
+    assert list(rendered.files) == ["vtt", "srt", "words.vtt", "tsv", "json"]  # JSON last
+    source = rendered.json_document["source"]
+    for name in ("vtt", "srt", "words.vtt", "tsv"):
+        assert (
+            source[f"{name.replace('.', '_')}_sha256"]
+            == hashlib.sha256(rendered.files[name].encode()).hexdigest()
+        )
+    srt = rendered.files["srt"]
+    assert srt.startswith("1\n00:00:00,000 --> ") and f"{RLM}OK, אז נמשיך: <הלכה> & מנהג." in srt
+    rows = [line.split("\t") for line in rendered.files["tsv"].splitlines()]
+    words = [w for s in rendered.json_document["segments"] for w in s["words"]]
+    assert [(int(a), int(b), c) for a, b, c in rows] == [
+        (round(w["start"] * 1000), round(w["end"] * 1000), w["word"].strip()) for w in words
+    ]
+    karaoke = webvtt.from_string(rendered.files["words.vtt"]).captions
+    assert "<00:00:00.300>" in karaoke[0].raw_text  # a timestamp tag between the first two words
+    assert rendered.files["words.vtt"].count(RLM) == rendered.files["vtt"].count(RLM)
+
+
+def test_rtl_mark_only_for_rtl_languages_and_can_be_turned_off() -> None:
+    hebrew = render(alignment_of(TEXT), TEXT)
+    assert all(line.startswith(RLM) for c in webvtt.from_string(hebrew.vtt).captions for line in c.lines)
+    english = replace(alignment_of("Hello world.\nGood bye."), language="en")
+    assert RLM not in render(english, "Hello world.\nGood bye.").vtt
+    unmarked = render(alignment_of(TEXT), TEXT, options=PublishOptions(rtl_mark=False))
+    assert RLM not in unmarked.vtt

@@ -53,7 +53,11 @@ def lecture_in_s3(cloud: Cloud, hebrew_lecture: Speech, hebrew_lecture_mp3: Path
 def assert_published(cloud: Cloud, text: str, duration: float, stem: str = "berakhot/2a") -> dict:
     vtt = cloud.get(cloud.output_bucket, f"{stem}.vtt").decode()
     captions = webvtt.from_string(vtt).captions
-    assert [w for c in captions for w in c.text.split()] == split_words(text)
+    # Hebrew: every cue line starts with U+200F (RLM), so Latin-first lines still read right to left.
+    assert all(line.startswith("\u200f") for c in captions for line in c.lines)
+    assert [w for c in captions for w in c.text.replace("\u200f", "").split()] == split_words(text)
+    srt = cloud.get(cloud.output_bucket, f"{stem}.srt").decode()  # OUTPUT_FORMATS' default: vtt,srt,json
+    assert srt.startswith("1\n") and srt.count(" --> ") == len(captions)
     document = json.loads(cloud.get(cloud.output_bucket, f"{stem}.json"))
     words = [w for s in document["segments"] for w in s["words"]]
     assert "".join(w["word"] for w in words).split() == split_words(text)

@@ -22,7 +22,7 @@ from worker.inputs.audio import SAMPLE_RATE, load_audio
 from worker.inputs.checks import BAD_INPUT, check_audio, check_words_per_second, read_transcript
 from worker.inputs.language import check_language
 from worker.inputs.text import split_words
-from worker.publish.outputs import render
+from worker.publish.outputs import MEDIA_TYPES, PublishOptions, render
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -107,20 +107,28 @@ class JobRunner:
             check_words_per_second(words, len(audio) / SAMPLE_RATE, text_name, settings)
             log.info("aligning %s with %s (%d chars)", job.audio_key, job.text_key, len(text))
             alignment = self._aligner.align(audio, text, options, progress=stop_if_cancelled)
-        rendered = render(alignment, text, {"audio_key": job.audio_key, "text_key": job.text_key})
+        rendered = render(
+            alignment,
+            text,
+            {"audio_key": job.audio_key, "text_key": job.text_key},
+            PublishOptions.from_settings(settings),
+        )
         if cancel.is_set():
             raise Cancelled("stopped before publishing")
         metadata = {"text-sha256": rendered.json_document["source"]["text_sha256"]}
-        self._storage.write(
-            settings.output_bucket, vtt_key, rendered.vtt.encode(), "text/vtt; charset=utf-8", metadata
-        )
-        self._storage.write(
-            settings.output_bucket,
-            json_key,
-            rendered.json.encode(),
-            "application/json; charset=utf-8",
-            metadata,
-        )
+        stem = json_key.removesuffix(".json")
+        keys = {
+            name: {"vtt": vtt_key, "json": json_key}.get(name, f"{stem}.{name}") for name in rendered.files
+        }
+        inputs = {(settings.text_bucket, job.text_key), (settings.audio_bucket, job.audio_key)}
+        if clash := [key for key in keys.values() if (settings.output_bucket, key) in inputs]:
+            raise OutputKeyConflict(
+                f"output s3://{settings.output_bucket}/{clash[0]} would overwrite an input; refused"
+            )
+        for name, body in rendered.files.items():  # OUTPUT_FORMATS, the JSON last
+            self._storage.write(
+                settings.output_bucket, keys[name], body.encode(), MEDIA_TYPES[name], metadata
+            )
         log.info(
             "published s3://%s/%s and .json (%d words)", settings.output_bucket, vtt_key, len(alignment.words)
         )
