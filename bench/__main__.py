@@ -113,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         help="faster-whisper only: cross-attention heads for word timing, e.g. 5:1,5:4",
     )
     parser.add_argument("--no-baseline", action="store_true", help="skip the baseline row (exploration only)")
-    parser.add_argument("--dump", action="store_true", help="also write every output's words to the run folder")
+    parser.add_argument(
+        "--dump", action="store_true", help="also write every output's words to the run folder"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     for noisy in ("faster_whisper", "worker.engine.alignment", "stable_whisper"):

@@ -106,7 +106,8 @@ def load_mfa_concatenated(root: Path = MFA_DIR) -> Dataset:
 def load_lecture(name: str, cache: Path) -> Dataset:
     audio, sentences = lecture.load(lecture.CONDITIONS[name], cache)
     words: list[RefWord] = []
-    spans, spoken = [], []
+    spans: list[tuple[int, int]] = []
+    spoken: list[bool] = []
     for sentence in sentences:
         spans.append((len(words), len(words) + len(sentence.words) - 1))
         words.extend(RefWord(w.word, w.start, w.end) for w in sentence.words)

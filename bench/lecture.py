@@ -175,14 +175,18 @@ def music(seconds: float, rng: np.random.Generator) -> np.ndarray:
         hit = min(int(0.06 * SAMPLE_RATE), hi - lo)
         out[lo : lo + hit] += rng.normal(0, 0.8, hit) * np.exp(-np.arange(hit) / (0.012 * SAMPLE_RATE))
     fade = np.minimum(1.0, np.minimum(t, seconds - t) / 1.0)
-    return (0.08 * out / np.max(np.abs(out)) * fade * 3).astype(np.float32)
+    scaled: np.ndarray = (0.24 * out / np.max(np.abs(out)) * fade).astype(np.float32)
+    return scaled
 
 
 def ring(seconds: float) -> np.ndarray:
     """A telephone-like ring: 440 + 480 Hz, 1.2 s on, 0.8 s off."""
     t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
     on = (t % 2.0) < 1.2
-    return (0.1 * on * (np.sin(2 * np.pi * 440 * t) + np.sin(2 * np.pi * 480 * t))).astype(np.float32)
+    tone: np.ndarray = (0.1 * on * (np.sin(2 * np.pi * 440 * t) + np.sin(2 * np.pi * 480 * t))).astype(
+        np.float32
+    )
+    return tone
 
 
 def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -191,7 +195,8 @@ def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     spectrum[1:] /= np.sqrt(f[1:])
     spectrum[0] = 0
     out = np.fft.irfft(spectrum, n)
-    return (out / np.std(out)).astype(np.float32)
+    noise: np.ndarray = (out / np.std(out)).astype(np.float32)
+    return noise
 
 
 def reverberate(audio: np.ndarray, rng: np.random.Generator, rt60: float = 0.6) -> np.ndarray:
@@ -203,7 +208,8 @@ def reverberate(audio: np.ndarray, rng: np.random.Generator, rt60: float = 0.6) 
     response[0] = 1.0
     size = 1 << int(np.ceil(np.log2(len(audio) + length)))
     wet = np.fft.irfft(np.fft.rfft(audio, size) * np.fft.rfft(response, size), size)[: len(audio)]
-    return (wet * np.max(np.abs(audio)) / np.max(np.abs(wet))).astype(np.float32)
+    scaled: np.ndarray = (wet * np.max(np.abs(audio)) / np.max(np.abs(wet))).astype(np.float32)
+    return scaled
 
 
 def _rate(rng: random.Random, block_rate: int) -> int:

@@ -41,7 +41,9 @@ def table(results: dict[str, dict[str, Score]]) -> str:
                 if s.sentence_boundaries
                 else ("–", "–", "–")
             )
-            unsaid = (f"{s.unspoken_flagged}/{s.unspoken}", str(s.flagged_wrongly)) if s.unspoken else ("–", "–")
+            unsaid = (
+                (f"{s.unspoken_flagged}/{s.unspoken}", str(s.flagged_wrongly)) if s.unspoken else ("–", "–")
+            )
             row = (
                 [config, name]
                 + [_pct(s.within[t]) for t in THRESHOLDS_MS]

@@ -39,8 +39,8 @@ RATE_GAIN_MAX = 0.3  # ... at most this share
 SLACK_UNITS = 16.0  # a stretch may hold this much more text than its speech allows (short stretches)
 SIGMA = 0.25  # spread of log(speech / expected) of one stretch at the right rate
 SHORT_SIGMA = 0.5  # extra variance for a stretch of few words (÷ its word count)
-WORDLESS_COST = 1.5  # a stretch between two pauses that holds none of the text's words ...
-WORDLESS_PER_SECOND = 0.4  # ... plus this per second of speech in it
+WORDLESS_COST = 0.8  # a stretch between two pauses that holds none of the text's words ...
+WORDLESS_PER_SECOND = 0.25  # ... plus this per second of speech in it
 MAX_SKIP = 3  # pauses that may be skipped between two placed ones
 BEAM = 10.0  # states costlier than the best by more than this are dropped ...
 MAX_STATES = 150  # ... and at most this many boundaries are kept per pause (the cheapest)
@@ -121,6 +121,7 @@ def place_pauses(
     evidence_weight: float = 10.0,
     evidence_cap: float = 2.0,
     beam: float = BEAM,
+    max_states: int = MAX_STATES,
 ) -> Anchoring:
     """The pauses ≥ `anchor_pause` placed at word boundaries (see the module docstring)."""
     long = [p for p in pauses if p.duration >= anchor_pause]
@@ -203,8 +204,8 @@ def place_pauses(
                 ev = _evidence_costs(evidence, chain[m], inner_ks, confidence, evidence_weight, evidence_cap)
                 cost = cost + np.where((ks >= 1) & (ks < n), ev, 0.0)
         keep = cost <= cost.min() + beam
-        if keep.sum() > MAX_STATES:
-            keep &= cost <= np.partition(cost, MAX_STATES - 1)[MAX_STATES - 1]
+        if keep.sum() > max_states:
+            keep &= cost <= np.partition(cost, max_states - 1)[max_states - 1]
         states.append(
             _States(
                 ks[keep], cost[keep], np.concatenate(rates)[first][keep], np.concatenate(froms)[first][keep]
