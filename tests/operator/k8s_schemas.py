@@ -3,6 +3,7 @@
 jsonschema checks what OpenAPI says; the API server also does two things jsonschema does not, and
 `crd_problems` adds them: strict field validation (kubectl's default since 1.27: an unknown field is
 an error, not silently pruned) and the uniqueness of `x-kubernetes-list-type: map` keys.
+`cel_problems` evaluates the CRD's CEL rules (x-kubernetes-validations) with cel-python.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import celpy
 import jsonschema
 import yaml
 from referencing import Registry, Resource
@@ -21,6 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCHEMA_DIRS = (REPO / "tests" / "schemas" / "k8s",)
 CRD_FILE = REPO / "charts" / "gpu-timestamp" / "files" / "crd-alignmentrun.yaml"
 DEFINITIONS_URI = "https://kubernetes.io/api/_definitions.json"
+_CEL = celpy.Environment()  # cel-python: the CEL the API server evaluates (no Kubernetes extensions used)
 
 
 def _schema_file(name: str) -> Path:
@@ -87,3 +90,31 @@ def crd_problems(obj: dict[str, Any], crd: dict[str, Any] | None = None) -> list
         for e in jsonschema.Draft4Validator(schema).iter_errors(obj)
     ]
     return problems + _strict_problems(obj, schema, "")
+
+
+def cel_problems(
+    new: dict[str, Any], old: dict[str, Any] | None = None, crd: dict[str, Any] | None = None
+) -> list[str]:
+    """The CRD's CEL rules (x-kubernetes-validations) on a run, as the API server evaluates them: on
+    an update (`old` given) transition rules compare each field with its old value where both exist."""
+    return _cel(new, old, run_schema(crd), "")
+
+
+def _cel(value: Any, old: Any, schema: dict[str, Any], where: str) -> list[str]:
+    problems = []
+    for rule in schema.get("x-kubernetes-validations") or ():
+        transition = "oldSelf" in rule["rule"]
+        if transition and old is None:
+            continue  # transition rules apply to updates of a field that existed before
+        program = _CEL.program(_CEL.compile(rule["rule"]))
+        context = {"self": celpy.json_to_cel(value)}
+        if transition:
+            context["oldSelf"] = celpy.json_to_cel(old)
+        if not bool(program.evaluate(context)):
+            problems.append(f"{where or '/'}: {rule.get('message', rule['rule'])}")
+    if isinstance(value, dict):
+        for key, sub in (schema.get("properties") or {}).items():
+            if key in value:
+                before = old.get(key) if isinstance(old, dict) else None
+                problems += _cel(value[key], before, sub, f"{where}/{key}")
+    return problems

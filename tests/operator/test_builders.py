@@ -186,3 +186,31 @@ def test_an_item_list_too_big_for_a_configmap_is_refused() -> None:
     long = [Item(audio_key="a" * 200 + f"{n}.mp3", text_key="t" * 200 + f"{n}.txt") for n in range(5000)]
     with pytest.raises(builders.TooManyItems, match="split the run"):
         builders.items_document(long)
+
+
+def test_a_hung_pod_and_a_finished_job_do_not_hold_their_gpus_forever() -> None:
+    job = job_for()
+    assert job["spec"]["template"]["spec"]["activeDeadlineSeconds"] == LIMITS.item_deadline_seconds
+    assert job["spec"]["activeDeadlineSeconds"] == LIMITS.run_deadline_seconds
+    assert job["spec"]["ttlSecondsAfterFinished"] == LIMITS.ttl_seconds_after_finished
+    assert k8s_problems(job, "job-batch-v1.json") == []
+
+
+def test_a_jobs_gpus_count_until_it_finishes() -> None:
+    job = job_for(parallelism=3)
+    assert builders.job_gpus(job) == 3  # 3 pods x the worker's 1 GPU, suspended or not
+    job["spec"]["suspend"] = True
+    assert builders.job_gpus(job) == 3  # reserved: resuming must not exceed the cap
+    job["status"] = {"conditions": [{"type": "Failed", "status": "True"}]}
+    assert builders.job_gpus(job) == 0
+
+
+def test_the_items_digest_is_on_the_configmap_and_names_its_content() -> None:
+    items = [Item(audio_key=i["audioKey"], text_key=i["textKey"]) for i in ITEMS]
+    configmap = builders.build_items_configmap("r", items)
+    digest = configmap["metadata"]["annotations"][builders.ITEMS_DIGEST]
+    assert digest == builders.items_digest(configmap["data"][builders.ITEMS_KEY])
+    assert (
+        digest
+        != builders.build_items_configmap("r", items[:-1])["metadata"]["annotations"][builders.ITEMS_DIGEST]
+    )

@@ -13,7 +13,7 @@ import yaml
 from timestamp_operator.spec import API_GROUP, API_VERSION, KIND, PLURAL, InvalidSpec, parse_spec
 
 from tests.chart.chart import find_helm
-from tests.operator.k8s_schemas import REPO, crd_problems, k8s_problems, load_crd, run_schema
+from tests.operator.k8s_schemas import REPO, cel_problems, crd_problems, k8s_problems, load_crd, run_schema
 
 EXAMPLES = sorted((REPO / "examples").glob("alignmentrun-*.yaml"))
 ITEMS = [{"audioKey": "berakhot/002.mp3", "textKey": "berakhot/002.txt"}]
@@ -195,3 +195,66 @@ def test_the_chart_renders_this_crd_only_when_enabled() -> None:
     assert rendered("operator.enabled=true") == [load_crd()]
     assert rendered("operator.enabled=true", "operator.crd.create=false") == []
     assert rendered("operator.enabled=false") == []
+
+
+def test_uninstalling_the_chart_keeps_the_crd_and_every_run() -> None:
+    assert load_crd()["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+SELECTED = {"selection": {"prefix": "berakhot/", "maxItems": 10}}
+# (old spec, edited spec, what the API server's message says; None: accepted)
+EDITS = {
+    "suspend": ({"items": ITEMS}, {"items": ITEMS, "suspend": True}, None),
+    "parallelism": ({**SELECTED, "parallelism": 1}, {**SELECTED, "parallelism": 8}, None),
+    "same-overrides": (
+        {"items": ITEMS, "overrides": {"model": "large-v3"}},
+        {"items": ITEMS, "overrides": {"model": "large-v3"}, "suspend": True},
+        None,
+    ),
+    "item-changed": ({"items": ITEMS}, {"items": [{**ITEMS[0], "audioKey": "b.mp3"}]}, "items are immutable"),
+    "item-added": ({"items": ITEMS}, {"items": [*ITEMS, {"audioKey": "c.mp3", "textKey": "c.txt"}]}, "items"),
+    "selection-changed": (
+        SELECTED,
+        {"selection": {"prefix": "shabbat/", "maxItems": 10}},
+        "selection is immutable",
+    ),
+    "items-to-selection": ({"items": ITEMS}, SELECTED, "cannot be added or removed"),
+    "overrides-changed": (
+        {"items": ITEMS, "overrides": {"model": "base"}},
+        {"items": ITEMS, "overrides": {"model": "large-v3"}},
+        "overrides are immutable",
+    ),
+    "overrides-added": (
+        {"items": ITEMS},
+        {"items": ITEMS, "overrides": {"tokenStep": 50}},
+        "cannot be added",
+    ),
+    "overrides-removed": (
+        {"items": ITEMS, "overrides": {"tokenStep": 50}},
+        {"items": ITEMS},
+        "cannot be added",
+    ),
+}
+
+
+@pytest.mark.parametrize(("old", "new", "refused"), EDITS.values(), ids=list(EDITS))
+def test_cel_rules_keep_what_a_run_aligns_immutable(
+    old: dict[str, Any], new: dict[str, Any], refused: str | None
+) -> None:
+    assert cel_problems(run(old)) == []  # creating either is fine: the rules compare with the old run
+    assert cel_problems(run(new)) == []
+    problems = cel_problems(run(new), run(old))
+    if refused is None:
+        assert problems == []
+    else:
+        assert problems and refused in " ".join(problems)
+
+
+def test_an_explicit_list_holds_1000_items_and_steers_bigger_sets_to_selection() -> None:
+    listed = [{"audioKey": f"b/{n}.mp3", "textKey": f"b/{n}.txt"} for n in range(1001)]
+    assert crd_problems(run({"items": listed[:1000]})) == []
+    assert crd_problems(run({"items": listed}))  # maxItems: 1000
+    with pytest.raises(InvalidSpec, match="align more with `selection`"):
+        parse_spec({"items": listed})
+    description = run_schema()["properties"]["spec"]["properties"]["items"]["description"]
+    assert "selection" in description

@@ -70,6 +70,12 @@ def test_no_break_after_a_title_or_an_abbreviation_mark() -> None:
                 assert not line.endswith(("ר'", 'רש"י', "רבי")), cue.line_texts()
 
 
+def test_an_abbreviation_that_ends_a_sentence_may_end_a_line() -> None:
+    text = 'כך אמרו רבותינו ז"ל. ועכשיו נמשיך ללמוד את המשנה, ונראה מה כתוב בה לגבי זמן קריאת שמע.'
+    lines = [line for cue in layout_cues(timed(text)) for line in cue.line_texts()]
+    assert lines[0] == 'כך אמרו רבותינו ז"ל.', lines
+
+
 def test_a_quotation_is_not_split() -> None:
     text = 'אמר רבי יוחנן "כל האומר דבר בשם אומרו מביא גאולה לעולם" וכך נהגו חכמים בכל הדורות כולם.'
     lines = [line for cue in layout_cues(timed(text)) for line in cue.line_texts()]

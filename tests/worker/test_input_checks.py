@@ -103,6 +103,10 @@ def test_an_output_key_past_s3s_limit_is_refused_before_aligning() -> None:
     job = AlignmentJob(audio_key="a.mp3", text_key="a" * 1020 + ".txt")  # 1024 bytes: a valid input
     with pytest.raises(KeyRefused, match="output key is 1025 bytes long"):
         output_keys(job, Settings())
+    shorter = AlignmentJob(audio_key="a.mp3", text_key="a" * 1015 + ".txt")  # .json fits, .words.vtt not
+    output_keys(shorter, Settings(output_formats="vtt,json"))
+    with pytest.raises(KeyRefused, match="output key is 1025 bytes long"):
+        output_keys(shorter, Settings(output_formats="vtt,words.vtt,json"))
 
 
 def s3_event(*keys: str, bucket: str = "final-transcription") -> str:

@@ -15,6 +15,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.browser import dump_dom, served
 from tests.worker.test_outputs import alignment_of
 from worker.publish.outputs import PublishOptions, render
@@ -84,8 +86,9 @@ def latin_first(lines: list[list[tuple[str, float]]]) -> list[list[tuple[str, fl
     return chosen
 
 
-def test_latin_first_hebrew_lines_display_right_to_left(tmp_path: Path) -> None:
-    vtt = render(alignment_of(TEXT), TEXT).vtt
+@pytest.mark.parametrize("name", ["vtt", "words.vtt"])
+def test_latin_first_hebrew_lines_display_right_to_left(tmp_path: Path, name: str) -> None:
+    vtt = render(alignment_of(TEXT), TEXT, options=PublishOptions(formats=(name, "json"))).files[name]
     lines = latin_first(rendered_lines(vtt, tmp_path))
     assert [direction(line) for line in lines] == ["rtl", "rtl"]
     ok_line = lines[0]

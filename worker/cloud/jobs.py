@@ -20,9 +20,11 @@ from worker.cloud.storage import MissingObject, Storage, TransientError
 from worker.engine.alignment import Aligner, AlignmentFailed
 from worker.inputs.audio import SAMPLE_RATE, load_audio
 from worker.inputs.checks import BAD_INPUT, check_audio, check_words_per_second, read_transcript
+from worker.inputs.jsondoc import JsonError, load_json
 from worker.inputs.language import check_language
 from worker.inputs.text import split_words
 from worker.publish.outputs import MEDIA_TYPES, PublishOptions, render
+from worker.publish.verdict import ReviewFailed, check_publishable
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ PERMANENT_ERRORS: tuple[type[Exception], ...] = (
     AlignmentFailed,
     MissingObject,
     OutputKeyConflict,
+    ReviewFailed,
     *BAD_INPUT,
 )
 
@@ -86,6 +89,7 @@ class JobRunner:
         if job.language:
             options = replace(options, language=job.language)
         check_language(options.language, settings.whisper_backend)
+        self._check_outputs_are_ours(job, json_key)
         text_name = f"s3://{settings.text_bucket}/{job.text_key}"
         audio_name = f"s3://{settings.audio_bucket}/{job.audio_key}"
         text = read_transcript(self._storage.read(settings.text_bucket, job.text_key), text_name, settings)
@@ -113,6 +117,7 @@ class JobRunner:
             {"audio_key": job.audio_key, "text_key": job.text_key},
             PublishOptions.from_settings(settings),
         )
+        check_publishable(rendered.json_document["quality"])  # a `failed` verdict publishes nothing
         if cancel.is_set():
             raise Cancelled("stopped before publishing")
         metadata = {"text-sha256": rendered.json_document["source"]["text_sha256"]}
@@ -134,6 +139,28 @@ class JobRunner:
         )
         return rendered.json_document["quality"]  # type: ignore[no-any-return]
 
+    def _check_outputs_are_ours(self, job: AlignmentJob, json_key: str) -> None:
+        """Refuse to replace this worker's output for another text with the same stem (`x.md` beside
+        `x.txt`): its JSON names its text key. Anything else at the key (no JSON, or one without
+        `source.text_key`, such as the original worker's outputs) is replaced, as before."""
+        bucket = self._settings.output_bucket
+        try:
+            existing = self._storage.read(bucket, json_key)
+        except MissingObject:
+            return
+        except TransientError as error:  # e.g. no s3:GetObject on a separate output bucket: as before
+            log.warning("could not check who owns s3://%s/%s: %s", bucket, json_key, error)
+            return
+        try:
+            source = load_json(existing.decode("utf-8"), "existing output").get("source")
+            owner = source.get("text_key") if isinstance(source, dict) else None
+        except (JsonError, UnicodeDecodeError, AttributeError):
+            return
+        if isinstance(owner, str) and owner != job.text_key:
+            raise OutputKeyConflict(
+                f"s3://{bucket}/{json_key} is the output of {owner!r} (same stem, another text); refused"
+            )
+
     def _failed(
         self, job: AlignmentJob, error: Exception, *, transient: bool, base: CompletionNotice | None = None
     ) -> Outcome:
@@ -142,6 +169,13 @@ class JobRunner:
         base = base or CompletionNotice(
             status="failed", audio_key=job.audio_key, text_key=job.text_key, id=job.id
         )
-        update = {"status": "failed", "error": str(error), "error_kind": kind, "finished_at": now()}
+        update: dict[str, Any] = {
+            "status": "failed",
+            "error": str(error),
+            "error_kind": kind,
+            "finished_at": now(),
+        }
+        if isinstance(error, ReviewFailed):
+            update["quality"] = error.quality  # the verdict and where it looked
         notice = base.model_copy(update=update)
         return Outcome(notice)

@@ -99,7 +99,8 @@ def derive_audio_key(text_key: str, template: str) -> str:
 def output_keys(job: AlignmentJob, settings: Settings) -> OutputKeys:
     stem = settings.output_prefix + posixpath.splitext(job.text_key)[0]
     keys = OutputKeys(vtt_key=f"{stem}.vtt", json_key=f"{stem}.json")
-    check_key(keys.json_key, "output key")  # the longer of the two: refused before aligning
+    for name in ("vtt", *settings.formats):  # every key the job will write: refused before aligning
+        check_key(f"{stem}.{name}", "output key")
     inputs = {(settings.text_bucket, job.text_key), (settings.audio_bucket, job.audio_key)}
     for key in (keys.vtt_key, keys.json_key):
         if (settings.output_bucket, key) in inputs:

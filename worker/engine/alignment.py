@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from worker.engine.chunking import align_in_windows
+from worker.engine.evidence import Probe, probe_text
 from worker.engine.fidelity import Repairs, TimedWord, reconcile
 from worker.engine.models import load_model, resolve_model
 from worker.engine.refine import shift_words, snap_to_pauses
-from worker.engine.vad import find_pauses
+from worker.engine.vad import find_pauses, speech_between
 from worker.engine.vad import warm_up as warm_up_vad
 from worker.inputs.audio import SAMPLE_RATE, load_audio
 from worker.inputs.text import line_ends, split_words
@@ -94,6 +95,11 @@ class Alignment:
     seconds: float  # wall time of the alignment itself
     model: str
     suspicious: tuple[SuspiciousRange, ...] = ()  # in time order
+    # Where the VAD hears speech, (start, end) seconds in time order (None: not measured): the review
+    # verdict compares it with where the words landed (speech with no words, words with no speech).
+    speech: tuple[tuple[float, float], ...] | None = None
+    # Text-match probes (worker.engine.evidence): does the audio say this text at all?
+    probes: tuple[Probe, ...] = ()
 
 
 @dataclass
@@ -136,10 +142,11 @@ class Aligner:
         device: Device,
         compute_type: str,
         defaults: AlignmentOptions | None = None,
+        cpu_threads: int = 0,
     ) -> Aligner:
         path = resolve_model(model, backend, cache)
         started = time.perf_counter()
-        loaded = load_model(path, backend, device, compute_type)
+        loaded = load_model(path, backend, device, compute_type, cpu_threads)
         defaults = defaults or AlignmentOptions()
         if defaults.anchor_min_audio is not None or defaults.snap_distance:
             warm_up_vad(device.value)
@@ -155,6 +162,7 @@ class Aligner:
             settings.device,
             settings.effective_compute_type,
             AlignmentOptions.from_settings(settings),
+            settings.cpu_threads,
         )
 
     def align(
@@ -178,10 +186,9 @@ class Aligner:
             if progress is not None:
                 progress(done[0], duration)
 
-        pauses = []
-        if windowed or options.snap_distance:
-            log.info("finding pauses in %.0f s of audio", duration)
-            pauses = find_pauses(samples, device=self._device, check=still_at_start)
+        # Always: the review verdict's speech map comes from the same pauses (seconds for an hour).
+        log.info("finding pauses in %.0f s of audio", duration)
+        pauses = find_pauses(samples, device=self._device, check=still_at_start)
         tally = _RepairTally()
         suspicious: list[SuspiciousRange] = []
 
@@ -229,11 +236,15 @@ class Aligner:
             )
             suspicious = [SuspiciousRange(*doubt) for doubt in doubts]
         else:
+            log.info("aligning in one pass")
             timed = align_piece(samples, words, progress)
         if options.boundary_shift:
             timed = shift_words(timed, options.boundary_shift, duration)
         if options.snap_distance:
             timed = snap_to_pauses(timed, pauses, duration, options.snap_distance)
+        still_at_start()
+        log.info("probing the text against the speech")
+        probes = probe_text(self._probe_words, samples, timed, options.language)
         repairs = tally.repairs
         engine_word_count = tally.engine_words
         seconds = time.perf_counter() - started
@@ -254,6 +265,8 @@ class Aligner:
             seconds,
             self.model_name,
             tuple(suspicious),
+            speech=speech_between(pauses, duration),
+            probes=probes,
         )
 
     def _confined_words(
@@ -266,6 +279,11 @@ class Aligner:
                 samples, segment, options.language, verbose=None, **options.engine
             )
         return _timed_words(result)
+
+    def _probe_words(self, samples: np.ndarray, segments: list[dict[str, Any]], language: str) -> Any:
+        """stable-ts `align_words` over given segments, one result segment per given one."""
+        with _quiet_engine():
+            return self._model.align_words(samples, segments, language, verbose=None, regroup=False)
 
     def _engine_words(
         self,

@@ -148,3 +148,15 @@ def find_pauses(
     check: Callable[[], None] | None = None,
 ) -> list[Pause]:
     return pauses(speech_probability(samples, device, check), threshold, min_duration)
+
+
+def speech_between(found: list[Pause], duration: float) -> tuple[tuple[float, float], ...]:
+    """The complement of `found` pauses inside [0, duration]: where the VAD hears speech."""
+    spans, cursor = [], 0.0
+    for pause in found:
+        if pause.start > cursor:
+            spans.append((cursor, min(pause.start, duration)))
+        cursor = max(cursor, pause.end)
+    if cursor < duration:
+        spans.append((cursor, duration))
+    return tuple(spans)

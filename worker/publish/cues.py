@@ -84,12 +84,12 @@ def is_rtl(language: str) -> bool:
 def _after_cost(word: str, following: str | None) -> float:
     """How bad a break after `word` (before `following`) is; 0 is a natural end."""
     bare = word.rstrip(_QUOTES + ")]")
-    if word.endswith(("'", "׳")) or word in _TITLES or _is_acronym(word):
-        return 40.0  # a title or an abbreviation stays with what it names
     if bare.endswith(_SENTENCE_END):
-        return 0.0
+        return 0.0  # also after an abbreviation that ends a sentence: ז"ל. or וכו'.
     if bare.endswith(_CLAUSE_END):
         return 1.5
+    if word.endswith(("'", "׳")) or word in _TITLES or _is_acronym(word):
+        return 40.0  # a title or an abbreviation stays with what it names
     if following is not None and (following in _LEADERS or following.startswith("ו")):
         return 3.5  # before a conjunction or preposition (ו is the Hebrew "and" prefix)
     return 6.0

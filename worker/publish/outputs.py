@@ -31,10 +31,10 @@ import webvtt
 from worker.engine.alignment import Alignment
 from worker.inputs.text import split_words
 from worker.publish.cues import RLM, Cue, CueRules, is_rtl, layout_cues
+from worker.publish.verdict import judge
 from worker.settings import OUTPUT_FORMATS, Settings
 
 FORMAT_VERSION = 1
-LOW_PROBABILITY = 0.1
 FORMATS = OUTPUT_FORMATS
 MEDIA_TYPES = {
     "vtt": "text/vtt; charset=utf-8",
@@ -86,17 +86,20 @@ class Rendered:
 
 
 def quality(alignment: Alignment) -> dict[str, Any]:
-    """Figures that tell whether the timings can be trusted; also carried by the completion notice."""
+    """The review verdict (worker.publish.verdict) and the figures behind it; also carried by the
+    completion notice. `unspoken_words` lists the indexes of words the audio holds no speech for
+    (stable-ts's word schema has no room for the flag)."""
     probabilities = [w.probability for w in alignment.words]
     repairs = alignment.repairs
     return {
+        **judge(alignment).as_dict(),
+        "unspoken_words": [index for index, w in enumerate(alignment.words) if not w.spoken],
         "words": len(alignment.words),
         "engine_words": alignment.engine_words,
         "inserted_by_engine": repairs.inserted,
         "dropped_by_engine": repairs.dropped,
         "resplit_by_engine": repairs.resplit,
         "mean_probability": round(sum(probabilities) / len(probabilities), 4),
-        "low_probability_words": sum(p < LOW_PROBABILITY for p in probabilities),
         "audio_seconds": round(alignment.duration, 3),
         "align_seconds": round(alignment.seconds, 3),
         "real_time_factor": round(alignment.seconds / alignment.duration, 4),

@@ -1,0 +1,166 @@
+"""The review verdict: right pairs are `ok`, wrong pairs are not, and a `failed` job publishes nothing.
+
+The first tests build alignments by hand, each showing one signal; the real-model tests align short
+real English recordings with their own text and with wrong text (bench/verdict.py measures the same
+on longer right and wrong pairs, Hebrew included).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import REALDATA, Cloud
+from tests.speech import Speech
+from tests.worker.test_queue_worker import fail_once
+from worker.engine.alignment import Aligner, Alignment, AlignmentOptions, SuspiciousRange
+from worker.engine.evidence import Probe
+from worker.engine.fidelity import Repairs, TimedWord
+from worker.inputs.audio import ffmpeg
+from worker.publish.verdict import judge
+
+SPEECH = REALDATA / "en_transcript_only"
+HEBREW = (
+    "שלום לכולם, אנחנו ממשיכים היום בלימוד הדף היומי במסכת ברכות. המשנה שואלת מאימתי קורין את שמע בערבית."
+)
+
+
+def spoken(count: int, gap: float = 0.1, length: float = 0.3, start: float = 0.5) -> list[TimedWord]:
+    words, t = [], start
+    for index in range(count):
+        words.append(TimedWord(f"word{index}", t, t + length, 0.5))
+        t += length + gap
+    return words
+
+
+def alignment(
+    words: list[TimedWord],
+    duration: float,
+    speech: tuple[tuple[float, float], ...] | None,
+    probes: tuple[Probe, ...] = (),
+    suspicious: tuple[SuspiciousRange, ...] = (),
+) -> Alignment:
+    return Alignment(
+        words,
+        frozenset(),
+        duration,
+        "en",
+        Repairs(0, 0, 0),
+        len(words),
+        1.0,
+        "test",
+        suspicious,
+        speech,
+        probes,
+    )
+
+
+def test_words_over_speech_are_ok() -> None:
+    words = spoken(40)
+    result = judge(alignment(words, words[-1].end + 1, ((0.4, words[-1].end + 0.1),)))
+    assert (result.verdict, result.reasons, result.suspicious) == ("ok", [], [])
+
+
+def test_words_where_no_speech_is_heard_fail() -> None:
+    words = spoken(40)
+    result = judge(alignment(words, words[-1].end + 1, ()))  # the VAD heard nothing (music, tone)
+    assert result.verdict == "failed"
+    assert "100% of the words lie where no speech is heard" in result.reasons
+    assert result.suspicious[0].reason == "40 words where no speech is heard"
+
+
+def test_speech_without_words_needs_review_and_is_located() -> None:
+    words = spoken(40)  # 0.5 .. 16.4 s; the speaker goes on to 40 s: half the text is missing
+    result = judge(alignment(words, 41.0, ((0.4, 40.0),)))
+    assert result.verdict == "needs_review"
+    (gap,) = result.suspicious
+    assert gap.reason.endswith("s of speech with no words")
+    assert gap.start == pytest.approx(words[-1].end + 0.3) and gap.end == 40.0
+    assert gap.first_word == gap.end_word == 40
+
+
+def test_words_squeezed_into_the_tail_are_implausible() -> None:
+    words = spoken(30) + spoken(20, gap=0.0, length=0.01, start=12.5)
+    result = judge(alignment(words, 12.8, ((0.4, 12.8),)))
+    assert result.verdict != "ok"
+    reasons = [s.reason for s in result.suspicious]
+    assert "21 words squeezed into the last second" in reasons  # 20 + the last one spoken there
+    assert any("chars/s" in r for r in reasons)
+
+
+def test_unspoken_words_and_engine_ranges_are_reported() -> None:
+    words = spoken(40)
+    words[10:12] = [TimedWord(w.word, w.start, w.end, 0.0, spoken=False) for w in words[10:12]]
+    engine = SuspiciousRange(words[20].start, words[25].end, 20, 26, "window failed to align")
+    result = judge(alignment(words, words[-1].end + 1, ((0.4, words[-1].end + 0.1),), suspicious=(engine,)))
+    reasons = {(s.first_word, s.end_word): s.reason for s in result.suspicious}
+    assert reasons[(10, 12)] == "2 word(s) not heard: placed by interpolation"
+    assert reasons[(20, 26)] == "window failed to align"
+    assert result.verdict == "needs_review"  # 5 % of the words unheard
+
+
+def test_text_match_probes_decide_when_the_text_is_not_recognised() -> None:
+    words = spoken(40)
+    speech = ((0.4, words[-1].end + 0.1),)
+    won = Probe(0.5, 4.0, 0, 10, own=0.4, other=0.05)
+    lost = Probe(0.5, 4.0, 0, 10, own=0.05, other=0.05)
+    assert judge(alignment(words, 20, speech, (won,) * 8)).verdict == "ok"
+    assert judge(alignment(words, 20, speech, (won,) * 3 + (lost,) * 5)).verdict == "needs_review"
+    failed = judge(alignment(words, 20, speech, (won,) + (lost,) * 7))
+    assert failed.verdict == "failed"
+    assert failed.reasons == ["the text matches the speech in only 12% of the probed windows"]
+    assert [s.reason for s in failed.suspicious] == ["text not recognised in the speech here"]
+
+
+# --- real speech, real Whisper base ---------------------------------------------------------------
+
+
+def aligned(aligner: Aligner, audio: Path | np.ndarray, text: str, language: str = "en") -> Alignment:
+    return aligner.align(audio, text, AlignmentOptions(language=language))
+
+
+def test_a_right_pair_is_ok(aligner: Aligner) -> None:
+    result = judge(aligned(aligner, SPEECH / "jfk.flac", (SPEECH / "jfk.txt").read_text()))
+    assert result.verdict == "ok", result
+
+
+def test_another_recordings_text_is_not_ok(aligner: Aligner) -> None:
+    text = (SPEECH / "61-70968-0000.txt").read_text()
+    result = judge(aligned(aligner, SPEECH / "jfk.flac", text))
+    assert result.verdict != "ok", result
+
+
+def test_hebrew_text_on_english_speech_is_not_ok(aligner: Aligner) -> None:
+    result = judge(aligned(aligner, SPEECH / "jfk.flac", HEBREW, "he"))
+    assert result.verdict != "ok", result
+
+
+def test_a_tone_with_a_text_fails(aligner: Aligner) -> None:
+    t = np.arange(12 * 16_000) / 16_000
+    tone = (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    result = judge(aligned(aligner, tone, (SPEECH / "jfk.txt").read_text()))
+    assert result.verdict == "failed", result
+
+
+def test_the_test_lecture_is_ok(aligner: Aligner, hebrew_lecture: Speech) -> None:
+    """The Hebrew lecture every worker test publishes must not be held back by its verdict."""
+    result = judge(aligned(aligner, hebrew_lecture.wav, hebrew_lecture.text, "he"))
+    assert result.verdict == "ok", result
+
+
+def test_a_failed_verdict_publishes_nothing(cloud: Cloud, aligner: Aligner, tmp_path: Path) -> None:
+    """A lecture's text on 12 s of a tone: a permanent failure naming why, nothing published, and
+    the notice still carries the verdict and its suspicious ranges."""
+    mp3 = tmp_path / "tone.mp3"
+    tone = ["-f", "lavfi", "-i", "sine=frequency=440:duration=12"]
+    subprocess.run([ffmpeg(), "-nostdin", "-loglevel", "error", *tone, str(mp3)], check=True)
+    cloud.put(cloud.audio_bucket, "berakhot/2a.mp3", mp3.read_bytes())
+    cloud.put(cloud.text_bucket, "berakhot/2a.txt", (SPEECH / "jfk.txt").read_text())
+    notice = fail_once(cloud, aligner, {"audio_key": "berakhot/2a.mp3", "text_key": "berakhot/2a.txt"})
+    assert notice["error"].startswith("review verdict failed: "), notice["error"]
+    assert "where no speech is heard" in notice["error"]
+    assert notice["quality"]["verdict"] == "failed"
+    assert notice["quality"]["suspicious"]
