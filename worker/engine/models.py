@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import math
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -133,15 +135,52 @@ def cuda_devices(backend: Backend) -> int:
     return int(torch.cuda.device_count())
 
 
-def load_model(path: Path, backend: Backend, device: Device, compute_type: str) -> Any:
+def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """CPUs this process may use: its affinity, capped by a cgroup v2 CPU limit (a pod's `limits.cpu`).
+
+    os.cpu_count() reports the host's CPUs; a container limited to 2 of 64 that starts 64 threads
+    per library spends its quota on contention."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = cgroup.read_text().split()[:2]
+    except (OSError, ValueError):
+        return cpus
+    if quota == "max":
+        return cpus
+    return max(1, min(cpus, math.ceil(int(quota) / int(period))))
+
+
+def set_cpu_threads(threads: int) -> int:
+    """Threads for torch (Silero VAD, the openai backend); returns the count CTranslate2 gets too.
+
+    0 = usable_cpus(): CTranslate2's own default is 4 and torch's the host's core count, both wrong
+    in a container with a CPU limit."""
+    import torch
+
+    threads = threads or usable_cpus()
+    torch.set_num_threads(threads)
+    return threads
+
+
+def load_model(path: Path, backend: Backend, device: Device, compute_type: str, cpu_threads: int = 0) -> Any:
     """Load a stable-ts–wrapped model from a local path (slow: call once per process)."""
     import stable_whisper
 
     if device is Device.CUDA and not cuda_devices(backend):
         raise DeviceUnavailable("DEVICE: cuda requested but no CUDA device is visible (set DEVICE=cpu)")
-    log.info("loading %s model from %s on %s (%s)", backend.value, path, device.value, compute_type)
+    threads = set_cpu_threads(cpu_threads)
+    log.info(
+        "loading %s model from %s on %s (%s, %d CPU threads)",
+        backend.value,
+        path,
+        device.value,
+        compute_type,
+        threads,
+    )
     if backend is Backend.FASTER_WHISPER:
-        return stable_whisper.load_faster_whisper(str(path), device=device.value, compute_type=compute_type)
+        return stable_whisper.load_faster_whisper(
+            str(path), device=device.value, compute_type=compute_type, cpu_threads=threads
+        )
     from worker.engine.ct2_to_openai import checkpoint_alignment_heads, set_alignment_heads
 
     model = stable_whisper.load_model(str(path), device=device.value, in_memory=False)
