@@ -21,7 +21,15 @@ import numpy as np
 
 from bench.configs import BASELINE, CONFIGS
 from bench.datasets import REPO, SETS, Dataset, load_set
-from bench.metrics import Fidelity, Score, boundary_errors, fidelity, score, sentence_errors
+from bench.metrics import (
+    Fidelity,
+    Score,
+    boundary_errors,
+    fidelity,
+    score,
+    sentence_errors,
+    spoken_only,
+)
 from bench.report import table, write
 from worker.engine.alignment import Aligner
 from worker.engine.models import fetch_model
@@ -31,21 +39,40 @@ from worker.settings import Backend, Device
 RESULTS = REPO / "bench" / "results"
 
 
-def run_config(aligner: Aligner, config: str, data: Dataset) -> Score:
+def run_config(aligner: Aligner, config: str, data: Dataset, dump: Path | None = None) -> Score:
     options = CONFIGS[config].options
     signed, sentence_abs = [], []
     fid, repairs, wall = Fidelity(), 0, 0.0
+    unspoken = flagged = wrongly = 0
+    suspicious = 0.0
     for clip in data.clips:
         clip_options = dataclasses.replace(options, language=clip.language)
         started = time.perf_counter()
         result = aligner.align(clip.audio, clip.text, clip_options)  # logs stable-ts's warnings itself
         wall += time.perf_counter() - started
+        if dump is not None:  # the published words, to study where a configuration goes wrong
+            dump.mkdir(parents=True, exist_ok=True)
+            (dump / f"{config}-{clip.name}.json").write_text(
+                json.dumps(
+                    {
+                        "words": [dataclasses.asdict(w) for w in result.words],
+                        "suspicious": [dataclasses.asdict(r) for r in result.suspicious],
+                    },
+                    ensure_ascii=False,
+                )
+            )
         fid = fid + fidelity(split_words(clip.text), [w.word for w in result.words])
         repairs += result.repairs.total
-        signed.append(boundary_errors(clip.words, result.words))
+        signed.append(spoken_only(boundary_errors(clip.words, result.words), clip.spoken))
+        if clip.spoken and fid.total == 0:
+            said = [w.spoken for w in result.words]
+            unspoken += clip.spoken.count(False)
+            flagged += sum(not t and not o for t, o in zip(clip.spoken, said, strict=True))
+            wrongly += sum(t and not o for t, o in zip(clip.spoken, said, strict=True))
+        suspicious += sum(r.end - r.start for r in result.suspicious)
         if clip.sentences:
             sentence_abs.append(sentence_errors(clip.words, result.words, clip.sentences))
-    return score(
+    result_score = score(
         np.concatenate(signed),
         fid,
         repairs,
@@ -53,6 +80,9 @@ def run_config(aligner: Aligner, config: str, data: Dataset) -> Score:
         wall,
         np.concatenate(sentence_abs) if sentence_abs else None,
     )
+    result_score.unspoken, result_score.unspoken_flagged = unspoken, flagged
+    result_score.flagged_wrongly, result_score.suspicious_s = wrongly, suspicious
+    return result_score
 
 
 def with_heads(model: Path, heads: str) -> Path:
@@ -83,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         help="faster-whisper only: cross-attention heads for word timing, e.g. 5:1,5:4",
     )
     parser.add_argument("--no-baseline", action="store_true", help="skip the baseline row (exploration only)")
+    parser.add_argument(
+        "--dump", action="store_true", help="also write every output's words to the run folder"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     for noisy in ("faster_whisper", "worker.engine.alignment", "stable_whisper"):
@@ -110,12 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         results[name] = {}
         for data in datasets:
-            s = score_ = run_config(aligner, name, data)
+            s = score_ = run_config(aligner, name, data, RESULTS / args.run / "words" if args.dump else None)
             results[name][data.name] = s
             logging.info(
-                "%-28s %-22s ≤50 %5.1f%% ≤100 %5.1f%% ≤200 %5.1f%% median %4.0f mean %5.0f fid %d RTF %.3f",
+                "%-28s %-22s ≤50 %5.1f%% ≤100 %5.1f%% ≤200 %5.1f%% median %4.0f mean %5.0f fid %d "
+                "sent≤200 %5.1f%% worst %.2f s RTF %.3f",
                 name, data.name, 100 * s.within[50], 100 * s.within[100], 100 * s.within[200],
-                s.median_ms, s.mean_ms, score_.fidelity.total, s.rtf,
+                s.median_ms, s.mean_ms, score_.fidelity.total, 100 * s.sentence_within_200,
+                s.sentence_max_s, s.rtf,
             )  # fmt: skip
     header = (
         f"Whisper {args.model} ({backend.value}, {compute}, CPU"

@@ -5,6 +5,8 @@
   leaving 186 words = 372 boundaries.
 - `he_synthetic`: one long synthetic Hebrew lecture from espeak-ng (bench/hebrew.py), generated into
   the cache on first use.
+- `lecture_*`: long synthetic lectures as real ones are (bench/lecture.py): LLM-style edits between
+  speech and text, a music intro, an interruption, noise, reverberation, rate changes.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import hebrew
+from bench import hebrew, lecture
 from worker.inputs.audio import load_audio
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,6 +41,8 @@ class Clip:
     words: list[RefWord]  # reference, one per word of `text`
     # (first, last) word index of each sentence, where sentence placement is exact (synthetic sets)
     sentences: list[tuple[int, int]] = field(default_factory=list)
+    # per word of `text`: False where the text holds a word the speaker never said (scored apart)
+    spoken: list[bool] = field(default_factory=list)
 
     @property
     def duration(self) -> float:
@@ -99,11 +103,26 @@ def load_mfa_concatenated(root: Path = MFA_DIR) -> Dataset:
     )
 
 
+def load_lecture(name: str, cache: Path) -> Dataset:
+    audio, sentences = lecture.load(lecture.CONDITIONS[name], cache)
+    words: list[RefWord] = []
+    spans: list[tuple[int, int]] = []
+    spoken: list[bool] = []
+    for sentence in sentences:
+        spans.append((len(words), len(words) + len(sentence.words) - 1))
+        words.extend(RefWord(w.word, w.start, w.end) for w in sentence.words)
+        spoken.extend(w.spoken for w in sentence.words)
+    text = " ".join(s.text for s in sentences)
+    return Dataset(name, [Clip(name, audio, text, "he", words, spans, spoken)])
+
+
 def load_set(name: str, cache: Path) -> Dataset:
-    """A set by its short name (see SETS); the synthetic one is generated into `cache`."""
+    """A set by its short name (see SETS); the synthetic ones are generated into `cache`."""
     if name == "he":
         return load_hebrew(cache)
+    if name in lecture.CONDITIONS:
+        return load_lecture(name, cache)
     return {"en": load_mfa, "en_concat": load_mfa_concatenated}[name]()
 
 
-SETS = ("en", "en_concat", "he")
+SETS = ("en", "en_concat", "he", *lecture.CONDITIONS)

@@ -84,6 +84,15 @@ def boundary_errors(reference: Sequence[Timed], output: Sequence[Timed]) -> np.n
     return np.asarray(errors, dtype=np.float64)
 
 
+def spoken_only(signed: np.ndarray, spoken: Sequence[bool]) -> np.ndarray:
+    """The boundary errors (starts and ends interleaved) of the words that were said."""
+    if not spoken:
+        return signed
+    mask = np.repeat(np.asarray(spoken, dtype=bool), 2)
+    kept: np.ndarray = signed[mask]
+    return kept
+
+
 def sentence_errors(
     reference: Sequence[Timed], output: Sequence[Timed], sentences: Sequence[tuple[int, int]]
 ) -> np.ndarray:
@@ -114,6 +123,11 @@ class Score:
     sentence_max_s: float = float("nan")
     sentences_over_half_s: int = 0
     bias_ms: float = float("nan")  # median signed error: + means late
+    sentence_within_200: float = float("nan")  # share of sentence boundaries within 200 ms
+    unspoken: int = 0  # text words never said (lecture sets)
+    unspoken_flagged: int = 0  # of those, published with spoken=False
+    flagged_wrongly: int = 0  # said words published with spoken=False
+    suspicious_s: float = 0.0  # seconds the engine reported as suspicious
     abs_errors: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
     @property
@@ -155,4 +169,5 @@ def score(
         result.sentence_boundaries = int(sentence_abs.size)
         result.sentence_max_s = float(np.max(sentence_abs))
         result.sentences_over_half_s = int(np.sum(sentence_abs > 0.5))
+        result.sentence_within_200 = float(np.mean(sentence_abs <= 0.2))
     return result

@@ -26,15 +26,23 @@ def table(results: dict[str, dict[str, Score]]) -> str:
         + [f"≤{t} ms %" for t in THRESHOLDS_MS]
         + ["median ms", "mean ms", "bias ms"]
         + [f"F1@{c}" for c in COLLARS_MS]
-        + ["fidelity ins/drop/chg", "engine repairs", "sentence max s", "sent. >0.5 s", "RTF"]
+        + ["fidelity ins/drop/chg", "engine repairs", "sentence max s", "sent. >0.5 s", "sent. ≤200 ms %"]
+        + ["unsaid flagged", "said flagged", "suspicious s", "RTF"]
     )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for config, per_set in results.items():
         for name, s in per_set.items():
             sentence = (
-                (f"{s.sentence_max_s:.2f}", f"{s.sentences_over_half_s}/{s.sentence_boundaries}")
+                (
+                    f"{s.sentence_max_s:.2f}",
+                    f"{s.sentences_over_half_s}/{s.sentence_boundaries}",
+                    _pct(s.sentence_within_200),
+                )
                 if s.sentence_boundaries
-                else ("–", "–")
+                else ("–", "–", "–")
+            )
+            unsaid = (
+                (f"{s.unspoken_flagged}/{s.unspoken}", str(s.flagged_wrongly)) if s.unspoken else ("–", "–")
             )
             row = (
                 [config, name]
@@ -43,7 +51,8 @@ def table(results: dict[str, dict[str, Score]]) -> str:
                 + [_pct(s.f1[c]) for c in COLLARS_MS]
                 + [f"{s.fidelity.inserted}/{s.fidelity.dropped}/{s.fidelity.changed}", str(s.engine_repairs)]
                 + list(sentence)
-                + [f"{s.rtf:.3f}"]
+                + list(unsaid)
+                + [f"{s.suspicious_s:.0f}", f"{s.rtf:.3f}"]
             )
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
@@ -70,6 +79,11 @@ def to_json(results: dict[str, dict[str, Score]]) -> str:
                 "rtf": s.rtf,
                 "sentence_max_s": None if math.isnan(s.sentence_max_s) else s.sentence_max_s,
                 "sentences_over_half_s": s.sentences_over_half_s,
+                "sentence_within_200": None if math.isnan(s.sentence_within_200) else s.sentence_within_200,
+                "unspoken": s.unspoken,
+                "unspoken_flagged": s.unspoken_flagged,
+                "flagged_wrongly": s.flagged_wrongly,
+                "suspicious_s": s.suspicious_s,
                 "abs_errors_ms": [
                     None if not np.isfinite(e) else round(float(e) * 1000, 1) for e in s.abs_errors
                 ],

@@ -67,6 +67,7 @@ class PhaseBar:
         """A new phase: a pulsing bar until it reports progress (`total` given: a measured one)."""
         self._measured = total is not None
         self._progress.update(self._task, description=name, total=total, completed=0, detail="")
+        self._progress.refresh()  # shown at once, not at the next tick
 
     def report(self, done: float, total: float) -> None:
         """The engine's progress callback (seconds of audio aligned so far)."""
@@ -77,6 +78,7 @@ class PhaseBar:
         if not self._measured:
             self.phase("aligning", total)
         self._progress.update(self._task, completed=done, total=total, detail=f"{done:.0f}/{total:.0f} s")
+        self._progress.refresh()
 
     def log_phase(self, record: logging.LogRecord) -> bool:
         """A logging filter: moves the bar to the phase an engine log line announces."""

@@ -614,6 +614,8 @@ def track(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> N
     """Keep the list of unfinished runs with a Job, for `resync` (an event handler: no finalizer)."""
     context: Context = memo.context
     uid, job_name = body.metadata.uid or "", body.status.get("jobName")
+    if event.get("type") == "DELETED" or body.status.get("phase") in TERMINAL:
+        context.announced.pop(uid, None)
     if event.get("type") == "DELETED" or body.status.get("phase") in TERMINAL or not job_name:
         context.unfinished.pop(uid, None)
     else:

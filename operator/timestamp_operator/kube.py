@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -137,6 +138,7 @@ class Kube:
 
     async def close(self) -> None:
         await self._api.close()
+        shutil.rmtree(self._directory, ignore_errors=True)
 
     def _options(self) -> dict[str, Any]:
         return {"_preload_content": False, "_request_timeout": self._timeout}

@@ -4,7 +4,8 @@ import itertools
 
 import pytest
 
-from worker.engine.chunking import length_anchors, windows
+from worker.engine.anchors import place_pauses
+from worker.engine.chunking import windows
 from worker.engine.fidelity import TimedWord
 from worker.engine.refine import match_pauses, snap_to_pauses
 from worker.engine.vad import Pause, pauses
@@ -59,10 +60,10 @@ def test_length_anchors_put_long_pauses_at_sentence_ends() -> None:
     sentence = ["אחד", "שתיים", "שלוש", "ארבע."]
     words = sentence * 3
     pause_a, pause_b = Pause(2.0, 3.0), Pause(5.0, 7.0)
-    anchors = length_anchors(words, [pause_a, pause_b], duration=9.0, anchor_pause=0.5)
+    anchors = place_pauses(words, [pause_a, pause_b], duration=9.0, anchor_pause=0.5).cuts
     assert anchors == [(4, pause_a), (8, pause_b)]
 
 
 @pytest.mark.parametrize("count", [0, 1])
 def test_no_words_no_anchors(count: int) -> None:
-    assert length_anchors(["א"] * count, [Pause(1.0, 2.0)], 3.0) == []
+    assert place_pauses(["א"] * count, [Pause(1.0, 2.0)], 3.0).cuts == []

@@ -1,9 +1,9 @@
 """The operator's own image: its dependency set (the `operator` group) has no torch, CUDA or model,
-and the files operator/Dockerfile copies are all the operator imports.
+and the operator runs from it alone, importing nothing of the alignment engine.
 
 The venv test installs exactly what the Dockerfile installs (`uv export` of the group, hashes
 checked) into an empty venv and copies the Dockerfile's COPY sources beside it, then imports the
-handlers there: a missing dependency or a worker module the Dockerfile leaves out fails it.
+handlers there: a missing dependency, or an import that reaches the engine (torch is absent), fails it.
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ NOT_IMPORTED = (
     "faster_whisper",
     "ctranslate2",
     "worker.engine",
+    "worker.publish",
     "worker.app",
+    "worker.inputs.audio",
 )
 
 
@@ -105,12 +107,6 @@ def test_the_operator_runs_from_its_dependency_set_alone(tmp_path: Path) -> None
 
     src = tmp_path / "src"
     _lay_out_sources(src)
-    assert sorted(p.name for p in (src / "worker").rglob("*.py")) == [
-        "__init__.py",
-        "__init__.py",
-        "messages.py",
-        "settings.py",
-    ]
     check = (
         "import sys, timestamp_operator.handlers, timestamp_operator.kube; "
         f"loaded = [m for m in {NOT_IMPORTED!r} if m in sys.modules]; "

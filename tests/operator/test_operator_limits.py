@@ -3,15 +3,26 @@ the periodic re-sync, and a lost items ConfigMap (rebuilt only when identical)."
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import kmock
 import kopf
 import pytest
+from kopf.testing import KopfRunner
 from timestamp_operator import handlers
 from timestamp_operator.settings import OperatorSettings
 
-from tests.operator.conftest import CONFIGMAPS, JOBS, NAMESPACE, Cluster, eventually, operator
+from tests.operator.conftest import (
+    CONFIGMAPS,
+    JOBS,
+    NAMESPACE,
+    OPERATOR_COMMAND,
+    RUNS,
+    Cluster,
+    eventually,
+    operator,
+)
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
 
@@ -177,3 +188,19 @@ async def test_a_lost_configmap_is_rebuilt_only_when_identical(cluster: Cluster,
     assert "the items resolved now differ from those the run started with" in failed["message"]
     accepted = next(c for c in failed["conditions"] if c["type"] == "Accepted")
     assert (accepted["status"], accepted["reason"]) == ("False", "ItemsLost")
+
+
+async def test_the_operator_stops_with_a_clear_message_while_the_crd_is_not_served(cluster: Cluster) -> None:
+    """kopf's scanning is off (no cluster-wide rights), so a CRD installed later would go unnoticed:
+    the operator refuses to start instead, and its restarted pod finds the CRD once it is there."""
+    del cluster.mock.resources[RUNS]
+
+    def run_to_the_end() -> KopfRunner:
+        with KopfRunner(OPERATOR_COMMAND, timeout=30, reraise=False) as runner:
+            runner._thread.join(25)  # it stops by itself
+        return runner
+
+    runner = await asyncio.to_thread(run_to_the_end)
+    assert runner.exit_code != 0
+    why = str(runner.exception.__cause__) if runner.exception else ""
+    assert "does not serve alignmentruns.timestamp.dafyomi.io/v1alpha1: apply the CRD" in why

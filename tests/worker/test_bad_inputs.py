@@ -1,7 +1,9 @@
 """Bad input against the real `timestamp` process and a moto server: one line naming the problem,
 a failure notice, the message in the dead-letter queue with that line, nothing written, and the
 worker carries on to the next message. One worker run handles every case (the model loads once);
-each test then checks its own case. `timestamp align` refuses the same inputs before loading a model.
+each test then checks its own case. The worker talks to moto through the fault proxy (no faults
+set), which enforces the AWS limits moto does not: S3 key length, SQS character set and size.
+`timestamp align` refuses the same inputs before loading a model.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import DATA, Cloud, make_cloud
+from tests.faultproxy import FaultProxy, Match
 from tests.speech import synthesize
 from tests.worker.test_input_checks import hls_playlist, make_audio
 from worker.inputs.text import split_words
@@ -74,6 +77,8 @@ class Run:
     outputs: set[str]
     bracket_text: str
     published_at: datetime | None  # LastModified of the bracket case's JSON
+    written: set[str]  # keys of every PutObject the worker sent
+    refused_by_aws: list[str]  # requests AWS would have refused (limits the proxy enforces)
 
     def notice(self, case: Case) -> dict[str, Any]:
         matching = [
@@ -134,7 +139,16 @@ def run(moto_endpoint: str, whisper_cache: Path, tmp_path_factory: pytest.TempPa
         "IDLE_TIMEOUT_SECONDS": "20",
         "MAX_AUDIO_SECONDS": str(MAX_AUDIO_SECONDS),
     }
-    done = subprocess.run(["timestamp"], env=env, capture_output=True, text=True, timeout=500, check=False)
+    proxy = FaultProxy(moto_endpoint).start()
+    try:
+        env["AWS_ENDPOINT_URL"] = proxy.url
+        done = subprocess.run(
+            ["timestamp"], env=env, capture_output=True, text=True, timeout=500, check=False
+        )
+    finally:
+        proxy.stop()
+    written = {r.key or "" for r in proxy.seen(Match(action="PutObject"))}
+    refused = [f"{r.action} {r.outcome}" for r in proxy.requests if (r.outcome or "").startswith("limit")]
     dead = {
         m["Body"]: m["MessageAttributes"]["error"]["StringValue"] for m in drain(cloud, cloud.dead_letter_url)
     }
@@ -143,7 +157,9 @@ def run(moto_endpoint: str, whisper_cache: Path, tmp_path_factory: pytest.TempPa
     published = None
     if "bracket.json" in outputs:
         published = cloud.s3.head_object(Bucket=cloud.output_bucket, Key="bracket.json")["LastModified"]
-    return Run(cloud, done.returncode, done.stderr, notices, dead, outputs, bracket_text, published)
+    return Run(
+        cloud, done.returncode, done.stderr, notices, dead, outputs, bracket_text, published, written, refused
+    )
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -164,7 +180,9 @@ def test_the_worker_stays_up_through_every_bad_input(run: Run) -> None:
     assert run.returncode in (0, 1), run.log[-3000:]  # drained: 1 only says some message failed
     assert "Traceback" not in run.log, run.log[-3000:]
     assert len(run.notices) == len(CASES) + 1  # the skipped event sends none
-    assert run.outputs == {"bracket.vtt", "bracket.json", "other.json"}
+    assert run.outputs == {"bracket.vtt", "bracket.srt", "bracket.json", "other.json"}
+    assert run.written == {"bracket.vtt", "bracket.srt", "bracket.json"}  # nothing else, not even partly
+    assert run.refused_by_aws == []  # no error attribute, notice or key AWS would refuse
     assert run.cloud.queue_counts() == (0, 0)
 
 

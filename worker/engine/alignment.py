@@ -190,6 +190,7 @@ class Aligner:
         log.info("finding pauses in %.0f s of audio", duration)
         pauses = find_pauses(samples, device=self._device, check=still_at_start)
         tally = _RepairTally()
+        suspicious: list[SuspiciousRange] = []
 
         def reconciled(piece: np.ndarray, piece_words: list[str], engine: list[TimedWord]) -> list[TimedWord]:
             timed, fixed = reconcile(piece_words, engine, len(piece) / SAMPLE_RATE)
@@ -224,7 +225,7 @@ class Aligner:
                 first_pass_words = self._engine_words(samples, words, quick, still_at_start)
                 first_pass, _ = reconcile(words, first_pass_words, duration)
             log.info("aligning in windows")
-            timed = align_in_windows(
+            timed, doubts = align_in_windows(
                 samples,
                 words,
                 first_pass,
@@ -233,6 +234,7 @@ class Aligner:
                 options.anchor_pause,
                 window=options.anchor_window,
             )
+            suspicious = [SuspiciousRange(*doubt) for doubt in doubts]
         else:
             log.info("aligning in one pass")
             timed = align_piece(samples, words, progress)
@@ -262,6 +264,7 @@ class Aligner:
             engine_word_count,
             seconds,
             self.model_name,
+            tuple(suspicious),
             speech=speech_between(pauses, duration),
             probes=probes,
         )

@@ -116,7 +116,7 @@ def _fill_gaps(
         lengths = [max(len(w), 1) for w in words[i:j]]
         cursor, step = last_end, (gap_end - last_end) / sum(lengths)
         for word, length in zip(words[i:j], lengths, strict=True):
-            timed.append(TimedWord(word, cursor, cursor + step * length, 0.0))
+            timed.append(TimedWord(word, cursor, cursor + step * length, 0.0, spoken=False))  # no evidence
             cursor += step * length
         last_end = gap_end
         i = j

@@ -128,7 +128,9 @@ def snap_to_pauses(
         if k < len(words):
             starts[k], fixed_start[k] = min(pause.end, duration), True
     _make_consistent(starts, ends, fixed_start, fixed_end, duration)
-    return [TimedWord(w.word, s, e, w.probability) for w, s, e in zip(words, starts, ends, strict=True)]
+    return [
+        TimedWord(w.word, s, e, w.probability, w.spoken) for w, s, e in zip(words, starts, ends, strict=True)
+    ]
 
 
 def _make_consistent(
@@ -167,6 +169,7 @@ def shift_words(words: Sequence[TimedWord], seconds: float, duration: float) -> 
             min(max(w.start + seconds, 0.0), duration),
             min(max(w.end + seconds, 0.0), duration),
             w.probability,
+            w.spoken,
         )
         for w in words
     ]

@@ -197,6 +197,7 @@ def render_json(cues: list[Cue], alignment: Alignment, extra: dict[str, Any] | N
                     "start": round(w.start, 3),
                     "end": round(w.end, 3),
                     "probability": round(w.probability, 4),
+                    **({} if w.spoken else {"spoken": False}),  # no speech heard for it
                 }
                 for w in cue.words
             ],
