@@ -165,7 +165,7 @@ def make_cloud(moto_endpoint: str, whisper_cache: Path) -> Cloud:
         s3.create_bucket(Bucket=bucket)
     dead = sqs.create_queue(QueueName=f"dead-{suffix}")["QueueUrl"]
     dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    redrive = json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": "2"})
+    redrive = json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": "3"})
     work = sqs.create_queue(QueueName=f"work-{suffix}", Attributes={"RedrivePolicy": redrive})["QueueUrl"]
     final = sqs.create_queue(QueueName=f"final-{suffix}")["QueueUrl"]
     env = {

@@ -13,7 +13,8 @@ rules the test set, and then either forwarded to moto or failed:
 
 It also enforces the AWS limits moto does not check: S3 keys over 1024 bytes (KeyTooLongError),
 the SQS message character set (InvalidMessageContents / InvalidParameterValue) and the SQS
-message size, body plus attributes (MaximumMessageSize, 256 KiB by default).
+message size counting body plus attributes against the queue's MaximumMessageSize (moto counts
+only the body).
 
 Tests wait on what the proxy has seen (`wait_for`), never on sleeps.
 """
@@ -36,8 +37,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
 MAX_S3_KEY_BYTES = 1024
-SQS_MAX_MESSAGE_BYTES = 256 * 1024
+SQS_MAX_MESSAGE_BYTES = 256 * 1024  # when a queue's MaximumMessageSize cannot be read
 # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
 _SQS_INVALID = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection"}
@@ -119,9 +123,15 @@ class Fault:
 
 class Rule:
     def __init__(
-        self, match: Match, fault: Fault, times: int | None, seconds: float | None, probability: float
+        self,
+        match: Match,
+        fault: Fault,
+        times: int | None,
+        seconds: float | None,
+        probability: float,
+        after: Match | None,
     ) -> None:
-        self.match, self.fault, self.probability = match, fault, probability
+        self.match, self.fault, self.probability, self.after = match, fault, probability, after
         self.remaining = times
         self.until = None if seconds is None else time.monotonic() + seconds
         self.released = threading.Event()
@@ -149,7 +159,7 @@ class FaultProxy:
         self._lock = threading.Condition()
         self._random = random.Random(seed)
         self.requests: list[Request] = []
-        self.sqs_max_message_bytes = SQS_MAX_MESSAGE_BYTES
+        self.sqs_max_message_bytes: int | None = None  # None: each queue's own MaximumMessageSize
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -180,18 +190,20 @@ class FaultProxy:
         times: int | None = None,
         seconds: float | None = None,
         probability: float = 1.0,
+        after: Match | None = None,
     ) -> Rule:
         """Inject `fault` into matching requests: the next `times` of them (None: all), for
-        `seconds` (None: until released), each with `probability` (seeded, so runs repeat)."""
-        rule = Rule(match, fault, times, seconds, probability)
+        `seconds` (None: until released), each with `probability` (seeded, so runs repeat), once a
+        request matching `after` has been answered (None: at once)."""
+        rule = Rule(match, fault, times, seconds, probability, after)
         with self._lock:
             self._rules.append(rule)
         return rule
 
     @contextmanager
-    def outage(self, match: Match = ANY) -> Iterator[Rule]:
-        """Every matching connection is reset until the block ends."""
-        rule = self.fail(match, Fault.reset())
+    def outage(self, match: Match = ANY, after: Match | None = None) -> Iterator[Rule]:
+        """Every matching connection (after one matching `after`) is reset until the block ends."""
+        rule = self.fail(match, Fault.reset(), after=after)
         try:
             yield rule
         finally:
@@ -206,7 +218,13 @@ class FaultProxy:
     def _pick(self, request: Request) -> Rule | None:
         with self._lock:
             for rule in self._rules:
-                if rule.active() and rule.match(request) and self._random.random() < rule.probability:
+                if not (rule.active() and rule.match(request)):
+                    continue
+                if rule.after is not None and not any(
+                    rule.after(r) and r.done.is_set() for r in self.requests
+                ):
+                    continue
+                if self._random.random() < rule.probability:
                     rule.hits += 1
                     if rule.remaining is not None:
                         rule.remaining -= 1
@@ -263,14 +281,33 @@ class FaultProxy:
                     return 400, "InvalidParameterValue", f"Message attribute {name} has invalid characters"
                 size += len(name.encode()) + len(str(attribute.get("DataType", "")).encode())
                 size += len(value.encode("utf-8", "surrogatepass"))
-            if size > self.sqs_max_message_bytes:
+            limit = self._max_message_bytes(request.queue_url)
+            if size > limit:
                 return (
                     400,
                     "InvalidParameterValue",
-                    f"One or more parameters are invalid. Reason: Message must be shorter than "
-                    f"{self.sqs_max_message_bytes} bytes.",
+                    "One or more parameters are invalid. "
+                    f"Reason: Message must be shorter than {limit} bytes.",
                 )
         return None
+
+    def _max_message_bytes(self, queue_url: str | None) -> int:
+        """The queue's MaximumMessageSize as moto holds it (moto checks only the body against it)."""
+        if self.sqs_max_message_bytes is not None or not queue_url:
+            return self.sqs_max_message_bytes or SQS_MAX_MESSAGE_BYTES
+        host, port = self._upstream
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=f"http://{host}:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="proxy",
+            aws_secret_access_key="proxy",
+        )
+        try:
+            found = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["MaximumMessageSize"])
+            return int(found["Attributes"]["MaximumMessageSize"])
+        except (BotoCoreError, ClientError, KeyError, ValueError):
+            return SQS_MAX_MESSAGE_BYTES
 
     # --- the HTTP side ---
 

@@ -64,7 +64,7 @@ def run_worker(settings: Settings) -> int:
         sqs, settings.sqs_queue_url, settings.wait_time_seconds, settings.visibility_timeout_seconds
     )
     runner = JobRunner(settings, aligner, Storage(aws_client("s3", settings)))
-    if queue.dead_letter_url() is None:
+    if queue.max_receive_count() is None:
         log.warning(
             "the work queue has no redrive policy: failed messages return every %d s (set one)",
             settings.failed_retry_delay_seconds,
@@ -101,6 +101,10 @@ def run_align(
         f"wrote {out_dir / text.stem}.{{{','.join(rendered.files)}}}: {quality['words']} words, "
         f"{quality['audio_seconds']:.0f} s of audio aligned in {quality['align_seconds']:.1f} s"
     )
+    verdict = quality["verdict"]
+    why = f": {'; '.join(quality['reasons'])}" if quality["reasons"] else ""
+    hint = "" if verdict == "ok" else f" (listen: timestamp review {out_dir / text.stem}.json {audio})"
+    print(f"review verdict {verdict}{why}{hint}")
     return 0
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -182,9 +181,9 @@ def _current_settings() -> Settings | None:
 
 
 def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from worker.logs import setup
+
+    setup(settings)
 
 
 def main(argv: list[str] | None = None) -> int:

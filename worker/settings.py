@@ -31,6 +31,11 @@ class Device(StrEnum):
     CPU = "cpu"
 
 
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
 class Settings(BaseSettings):
     """The worker's configuration, read from environment variables (case-insensitive)."""
 
@@ -106,6 +111,8 @@ class Settings(BaseSettings):
     cue_rtl_mark: bool = True
     # Comma-separated, from vtt, srt, words.vtt (word-highlight cues), tsv (one row per word), json.
     output_formats: str = Field("vtt,srt,json", pattern=r"^[a-z.]+(,[a-z.]+)*$")
+    # Also write <stem>.review.html beside the outputs: the review page, its audio by a presigned URL.
+    review_page: bool = False
 
     # --- drain mode: how a ScaledJob pod ends ---
     max_messages: Annotated[int, Field(ge=0)] = 0  # 0 = no limit
@@ -119,12 +126,18 @@ class Settings(BaseSettings):
     failed_retry_delay_seconds: Annotated[int, Field(ge=0, le=MAX_VISIBILITY_TIMEOUT_SECONDS)] = 300
     # Seconds to let a running alignment finish after SIGTERM before releasing its message.
     shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 20
+    # How long to keep retrying a message's notice, deletion or move to the dead-letter queue
+    # through an AWS outage (the heartbeat holds the message meanwhile) before retrying it later.
+    settle_patience_seconds: Annotated[float, Field(ge=0, le=3600)] = 300
     # Attempts for transient AWS errors (throttling, network) before a job is given up for now.
     aws_max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
     # Where audio is downloaded while aligning (an emptyDir in the cluster).
     scratch_dir: DirectoryPath | None = None
 
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    # text: one readable line per event; json: one JSON object per line (CloudWatch Logs, Loki), with
+    # per-job metrics in CloudWatch embedded metric format.
+    log_format: LogFormat = LogFormat.TEXT
 
     @model_validator(mode="after")
     def _heartbeat_fits(self) -> Settings:

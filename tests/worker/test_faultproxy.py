@@ -81,6 +81,7 @@ def test_aws_limits_are_enforced(cloud: Cloud, proxy: FaultProxy) -> None:
             MessageBody="ok",
             MessageAttributes={"error": {"DataType": "String", "StringValue": "bad \uffff"}},
         )
+    cloud.sqs.set_queue_attributes(QueueUrl=cloud.queue_url, Attributes={"MaximumMessageSize": "262144"})
     body = "x" * (256 * 1024 - 20)
     with pytest.raises(ClientError, match="shorter than 262144"):
         sqs.send_message(

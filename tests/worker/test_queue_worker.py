@@ -117,7 +117,7 @@ PREVIOUS_VTT = b"WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nprevious run\n"
 def fail_once(cloud: Cloud, aligner: Aligner, body: dict | str) -> dict:
     cloud.put(cloud.output_bucket, "berakhot/2a.vtt", PREVIOUS_VTT)
     send(cloud, body)
-    assert run_worker(cloud, aligner) == 0
+    assert run_worker(cloud, aligner) == 1  # drain mode: a failed message fails the pod
     (notice,) = cloud.notices()
     assert notice["status"] == "failed" and notice["error_kind"] == "permanent"
     assert "\n" not in notice["error"]
@@ -168,7 +168,7 @@ def test_output_key_equal_to_the_input_is_refused(
         cloud.output_bucket, "berakhot/2a.json", transcript
     )  # the corrected text, as JSON, in the output bucket
     send(cloud, {"audio_key": "berakhot/2a.mp3", "text_key": "berakhot/2a.json"})
-    assert run_worker(cloud, aligner, text_bucket=cloud.output_bucket) == 0
+    assert run_worker(cloud, aligner, text_bucket=cloud.output_bucket) == 1
     (notice,) = cloud.notices()
     assert notice["status"] == "failed" and "would overwrite an input" in notice["error"]
     assert cloud.get(cloud.output_bucket, "berakhot/2a.json").decode() == transcript
@@ -202,7 +202,7 @@ def test_unreachable_storage_is_transient_and_the_message_is_retried_later(
         JobRunner(settings, aligner, dead_s3),
         Shutdown(0),
     )
-    assert worker.run() == 0
+    assert worker.run() == 1
     (notice,) = cloud.notices()
     assert notice["status"] == "failed" and notice["error_kind"] == "transient"
     assert cloud.queue_counts() == (0, 1)  # backing off, to be retried

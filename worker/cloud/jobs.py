@@ -11,23 +11,27 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from worker.cloud.messages import AlignmentJob, CompletionNotice, OutputKeyConflict, now, output_keys
-from worker.cloud.storage import MissingObject, Storage, TransientError
+from worker.cloud.storage import MissingObject, Storage, StorageRefused, TransientError
 from worker.engine.alignment import Aligner, AlignmentFailed
 from worker.inputs.audio import SAMPLE_RATE, load_audio
 from worker.inputs.checks import BAD_INPUT, check_audio, check_words_per_second, read_transcript
 from worker.inputs.jsondoc import JsonError, load_json
 from worker.inputs.language import check_language
 from worker.inputs.text import split_words
+from worker.logs import job_context, job_metrics, phase
 from worker.publish.outputs import MEDIA_TYPES, PublishOptions, render
+from worker.publish.review_page import render_page
 from worker.publish.verdict import ReviewFailed, check_publishable
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
+REVIEW_AUDIO_SECONDS = 7 * 24 * 3600  # the review page's presigned audio URL: SigV4's longest
 
 # Failures that retrying the same input cannot fix.
 PERMANENT_ERRORS: tuple[type[Exception], ...] = (
@@ -35,8 +39,16 @@ PERMANENT_ERRORS: tuple[type[Exception], ...] = (
     MissingObject,
     OutputKeyConflict,
     ReviewFailed,
+    StorageRefused,
     *BAD_INPUT,
 )
+# Unexpected exceptions (engine bugs) fail the job instead of the process. Most are deterministic
+# for the input (a RecursionError, an AttributeError deep in stable-ts): retrying a lecture on a
+# GPU three times to learn that again is waste, so they are permanent and the message goes to the
+# dead-letter queue, to be redriven once fixed. Running out of memory or disk, or a CUDA
+# out-of-memory error, depends on the node and the moment: those are retried later.
+_RESOURCE_ERRORS = (MemoryError, OSError)
+_RESOURCE_ERROR_NAMES = {"OutOfMemoryError"}  # torch.cuda.OutOfMemoryError, without importing torch
 
 
 class Cancelled(Exception):
@@ -58,8 +70,28 @@ class JobRunner:
         self._settings, self._aligner, self._storage = settings, aligner, storage
 
     def run(self, job: AlignmentJob, cancel: threading.Event | None = None) -> Outcome:
-        """Never raises for a bad input or AWS trouble: the outcome says what happened."""
-        cancel = cancel or threading.Event()
+        """Never raises but Cancelled: the outcome says what happened. Ends with the job's metrics line."""
+        with job_context(job.id, job.audio_key, job.text_key):
+            started = time.monotonic()
+            try:
+                outcome = self._run(job, cancel or threading.Event())
+            except Cancelled:
+                log.info(
+                    "job %s released", job.text_key, extra=job_metrics("released", time.monotonic() - started)
+                )
+                raise
+            notice = outcome.notice
+            result = notice.status if notice.status == "succeeded" else f"failed {notice.error_kind}"
+            audio_seconds = (notice.quality or {}).get("audio_seconds")
+            log.info(
+                "job %s %s",
+                job.text_key,
+                result,
+                extra=job_metrics(result, time.monotonic() - started, audio_seconds),
+            )
+            return outcome
+
+    def _run(self, job: AlignmentJob, cancel: threading.Event) -> Outcome:
         try:
             keys = output_keys(job, self._settings)
         except PERMANENT_ERRORS as error:
@@ -79,6 +111,14 @@ class JobRunner:
             return self._failed(job, error, transient=False, base=base)
         except TransientError as error:
             return self._failed(job, error, transient=True, base=base)
+        except Cancelled:
+            raise
+        except Exception as error:
+            log.exception("job %s: unexpected %s", job.text_key, type(error).__name__)
+            resource = isinstance(error, _RESOURCE_ERRORS) or type(error).__name__ in _RESOURCE_ERROR_NAMES
+            first_line = next(iter(str(error).strip().splitlines()), "")
+            internal = RuntimeError(f"internal error: {type(error).__name__}: {first_line}")
+            return self._failed(job, internal, transient=resource, base=base)
         return Outcome(base.model_copy(update={"quality": quality, "finished_at": now()}))
 
     def _align_and_publish(
@@ -92,7 +132,9 @@ class JobRunner:
         self._check_outputs_are_ours(job, json_key)
         text_name = f"s3://{settings.text_bucket}/{job.text_key}"
         audio_name = f"s3://{settings.audio_bucket}/{job.audio_key}"
-        text = read_transcript(self._storage.read(settings.text_bucket, job.text_key), text_name, settings)
+        with phase("read text"):
+            raw = self._storage.read(settings.text_bucket, job.text_key)
+            text = read_transcript(raw, text_name, settings)
         words = len(split_words(text))
 
         def stop_if_cancelled(done: float = 0.0, total: float = 0.0) -> None:
@@ -102,15 +144,18 @@ class JobRunner:
         with tempfile.TemporaryDirectory(prefix="align-", dir=settings.scratch_dir) as scratch:
             suffix = Path(job.audio_key).suffix[:16]  # ffmpeg may judge by it: probe what it would see
             audio_path = Path(scratch) / f"audio{suffix}"
-            self._storage.download(settings.audio_bucket, job.audio_key, audio_path)
+            with phase("download audio"):
+                self._storage.download(settings.audio_bucket, job.audio_key, audio_path)
             stated = check_audio(audio_path, audio_name, settings).seconds
             if stated is not None:
                 check_words_per_second(words, stated, text_name, settings)
             log.info("decoding %s", job.audio_key)
-            audio = load_audio(audio_path, audio_name, settings.max_audio_seconds, stop_if_cancelled)
+            with phase("decode audio"):
+                audio = load_audio(audio_path, audio_name, settings.max_audio_seconds, stop_if_cancelled)
             check_words_per_second(words, len(audio) / SAMPLE_RATE, text_name, settings)
             log.info("aligning %s with %s (%d chars)", job.audio_key, job.text_key, len(text))
-            alignment = self._aligner.align(audio, text, options, progress=stop_if_cancelled)
+            with phase("align"):
+                alignment = self._aligner.align(audio, text, options, progress=stop_if_cancelled)
         rendered = render(
             alignment,
             text,
@@ -130,10 +175,18 @@ class JobRunner:
             raise OutputKeyConflict(
                 f"output s3://{settings.output_bucket}/{clash[0]} would overwrite an input; refused"
             )
-        for name, body in rendered.files.items():  # OUTPUT_FORMATS, the JSON last
-            self._storage.write(
-                settings.output_bucket, keys[name], body.encode(), MEDIA_TYPES[name], metadata
-            )
+        with phase("publish"):
+            if settings.review_page:  # before the JSON, which marks the set complete
+                url = self._storage.presigned_get(settings.audio_bucket, job.audio_key, REVIEW_AUDIO_SECONDS)
+                page = render_page(rendered.json_document, url, job.text_key)
+                review_key = f"{stem}.review.html"
+                self._storage.write(
+                    settings.output_bucket, review_key, page.encode(), "text/html; charset=utf-8", metadata
+                )
+            for name, body in rendered.files.items():  # OUTPUT_FORMATS, the JSON last
+                self._storage.write(
+                    settings.output_bucket, keys[name], body.encode(), MEDIA_TYPES[name], metadata
+                )
         log.info(
             "published s3://%s/%s and .json (%d words)", settings.output_bucket, vtt_key, len(alignment.words)
         )
