@@ -41,6 +41,7 @@ CACHE = REPO / "bench" / "results" / "cache"
 OUT = REPO / "bench" / "results" / "speed"
 SEEDS = (7, 8, 9)
 RUNS = ("floor", "align", "defaults")
+MEL, ANCHORING = "log-mel", "anchoring (non-model)"
 
 
 # --- input -------------------------------------------------------------------------------------------
@@ -110,17 +111,27 @@ class Profile:
         import faster_whisper.feature_extractor
         import faster_whisper.transcribe
 
-        from worker.engine import vad
+        from worker.engine import chunking, vad
 
         # Class attributes of the libraries (bench only): the worker's own code runs unchanged.
         whisper = faster_whisper.transcribe.WhisperModel
-        setattr(whisper, "encode", self.wrap("whisper encoder", whisper.encode))  # noqa: B010
+        chunks = self.wrap("whisper encoder, 30 s chunks", whisper.encode)
+        windows = self.wrap("whisper encoder, windows", whisper.encode)
+
+        def encode(model: Any, features: Any) -> Any:
+            # CTranslate2 encodes a short window for a fraction of a 30 s pass: count them apart
+            return (chunks if features.shape[-1] >= 2900 else windows)(model, features)
+
+        setattr(whisper, "encode", encode)  # noqa: B010
         # find_alignment: CTranslate2's decoder pass and DTW over its cross-attention (one call)
         setattr(whisper, "find_alignment", self.wrap("whisper alignment", whisper.find_alignment))  # noqa: B010
         mel = faster_whisper.feature_extractor.FeatureExtractor
-        setattr(mel, "__call__", self.wrap("log-mel", mel.__call__))  # noqa: B010
+        setattr(mel, "__call__", self.wrap(MEL, mel.__call__))  # noqa: B010
         silero = vad._load()
         vad._model = _Timed(silero, self.wrap("silero vad", silero))
+        # not a network: the anchoring's own cost, to show how it grows with the length
+        if hasattr(chunking, "length_anchors"):
+            setattr(chunking, "length_anchors", self.wrap(ANCHORING, chunking.length_anchors))  # noqa: B010
 
 
 class _Timed:
@@ -224,19 +235,20 @@ def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
         if r["run"] != "defaults":
             continue
         minutes = r["minutes"]
-        networks = sum(v for k, v in r["model_cpu_s"].items() if k != "log-mel")
-        mel = r["model_cpu_s"].get("log-mel", 0.0)
+        networks = sum(v for k, v in r["model_cpu_s"].items() if k not in (MEL, ANCHORING))
+        mel = r["model_cpu_s"].get(MEL, 0.0)
         key = f"{minutes:g}min"
         out[f"defaults_{key}_network_share"] = round(networks / r["cpu_s"], 3)
         out[f"defaults_{key}_logmel_share"] = round(mel / r["cpu_s"], 3)
         out[f"defaults_{key}_non_model_share"] = round(1 - (networks + mel) / r["cpu_s"], 3)
+        out[f"defaults_{key}_anchoring_share"] = round(r["model_cpu_s"].get(ANCHORING, 0.0) / r["cpu_s"], 3)
         if ("align", minutes) in by:
             align = by[("align", minutes)]
             out[f"defaults_over_align_{key}_cpu"] = round(r["cpu_s"] / align["cpu_s"], 3)
             out[f"defaults_over_align_{key}_wall"] = round(r["wall_s"] / align["wall_s"], 3)
         # GPU projection (not a measurement): the networks 30x / 100x faster, one call costing at
         # least 1 ms of launch latency, everything else as on this CPU.
-        calls = sum(v for k, v in r["model_calls"].items() if k != "log-mel")
+        calls = sum(v for k, v in r["model_calls"].items() if k not in (MEL, ANCHORING))
         rest = r["cpu_s"] - networks
         for speedup in (30, 100):
             projected = rest + max(networks / speedup, calls * 0.001)

@@ -240,7 +240,10 @@ def judge(alignment: Alignment) -> Quality:
         "implausible": sum(fast) / n,
         "no_speech": sum(no_speech) / n,
         "unspoken": sum(unspoken) / n,
-        "uncovered": (sum(e - s for s, e in gaps) + sum(excess)) / max(speech_seconds, 1e-3),
+        # (a few frames of "speech" in music make no fraction worth reading)
+        "uncovered": (sum(e - s for s, e in gaps) + sum(excess)) / speech_seconds
+        if speech_seconds > 1
+        else 0.0,
         "engine": signals["engine_suspicious_seconds"] / max(alignment.duration, 1e-3),
     }
     explain = {
