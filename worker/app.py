@@ -101,6 +101,10 @@ def run_align(
         f"wrote {out_dir / text.stem}.{{{','.join(rendered.files)}}}: {quality['words']} words, "
         f"{quality['audio_seconds']:.0f} s of audio aligned in {quality['align_seconds']:.1f} s"
     )
+    verdict = quality["verdict"]
+    why = f": {'; '.join(quality['reasons'])}" if quality["reasons"] else ""
+    hint = "" if verdict == "ok" else f" (listen: timestamp review {out_dir / text.stem}.json {audio})"
+    print(f"review verdict {verdict}{why}{hint}")
     return 0
 
 

@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     cue_rtl_mark: bool = True
     # Comma-separated, from vtt, srt, words.vtt (word-highlight cues), tsv (one row per word), json.
     output_formats: str = Field("vtt,srt,json", pattern=r"^[a-z.]+(,[a-z.]+)*$")
+    # Also write <stem>.review.html beside the outputs: the review page, its audio by a presigned URL.
+    review_page: bool = False
 
     # --- drain mode: how a ScaledJob pod ends ---
     max_messages: Annotated[int, Field(ge=0)] = 0  # 0 = no limit

@@ -61,6 +61,7 @@ def test_cli_aligns_two_local_files(tmp_path: Path, whisper_cache: Path) -> None
     done = align("--language", "en", "--device", "cpu", "--model", str(model_dir))
     assert done.returncode == 0, done.stderr
     assert "wrote" in done.stdout
+    assert "review verdict ok\n" in done.stdout  # the verdict is printed with the summary
     captions = webvtt.read(str(tmp_path / "out" / "jfk.vtt")).captions
     words = [w for c in captions for w in c.text.split()]
     assert words == split_words(text.read_text())

@@ -52,7 +52,7 @@ def lecture(faulty_cloud: Cloud, short_speech: tuple[Speech, bytes]) -> dict[str
     return {"audio_key": "daf/2a.mp3", "text_key": "daf/2a.txt", "id": "lecture-2a"}
 
 
-def worker(cloud: Cloud, aligner: Aligner, **overrides: Any) -> QueueWorker:
+def worker(cloud: Cloud, aligner: Aligner, shutdown: Shutdown | None = None, **overrides: Any) -> QueueWorker:
     """The real queue loop; botocore tries each call once, so the worker's own retries show."""
     settings = cloud.settings(
         **{"max_messages": 1, "idle_timeout_seconds": 3, "aws_max_attempts": 1, **overrides}
@@ -62,7 +62,8 @@ def worker(cloud: Cloud, aligner: Aligner, **overrides: Any) -> QueueWorker:
     queue = WorkQueue(sqs, settings.sqs_queue_url, 1, settings.visibility_timeout_seconds)
     runner = JobRunner(settings, aligner, Storage(aws_client("s3", settings)))
     notifier = Notifier(sqs, settings.sqs_final_queue_url)
-    return QueueWorker(settings, queue, notifier, runner, Shutdown(settings.shutdown_grace_seconds))
+    shutdown = shutdown or Shutdown(settings.shutdown_grace_seconds)
+    return QueueWorker(settings, queue, notifier, runner, shutdown)
 
 
 def send(cloud: Cloud, body: dict[str, Any] | str) -> None:
@@ -282,6 +283,26 @@ def test_transient_failures_end_in_the_dead_letter_queue_with_their_error(
     assert notice["error_kind"] == "transient" and "ServiceUnavailable" in notice["error"]
     (dead,) = faulty_cloud.dead_letters()
     assert dead["MessageAttributes"]["error"]["StringValue"].startswith("gave up after 2 attempts: ")
+
+
+def test_a_shutdown_on_the_next_to_last_receive_sends_a_fresh_copy(
+    faulty_cloud: Cloud, proxy: FaultProxy, aligner: Aligner, lecture: dict[str, str]
+) -> None:
+    send(faulty_cloud, lecture)
+    faulty_cloud.sqs.receive_message(QueueUrl=faulty_cloud.queue_url, VisibilityTimeout=0)  # receive 1
+    shutdown = Shutdown(0)
+    shutdown.cancel.set()  # the grace period is over: the job stops at its first progress report
+    assert worker(faulty_cloud, aligner, shutdown).run() == 0  # released is not failed
+    assert faulty_cloud.notices() == [] and outputs(faulty_cloud) == {}
+    # Released on receive 2 of 3 as a fresh copy: the copy's next receive is its first, not the last
+    # one (which would read as a crashed worker).
+    got = faulty_cloud.sqs.receive_message(
+        QueueUrl=faulty_cloud.queue_url, MessageSystemAttributeNames=["ApproximateReceiveCount"]
+    )
+    (copy,) = got["Messages"]
+    assert json.loads(copy["Body"]) == lecture and copy["Attributes"]["ApproximateReceiveCount"] == "1"
+    assert faulty_cloud.queue_counts() == (0, 1)  # only the copy: the original was deleted
+    assert len(proxy.seen(Match(action="SendMessage", queue_contains="/work-"))) == 1
 
 
 # --- 6. an unexpected exception fails the job, not the process ---

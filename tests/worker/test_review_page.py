@@ -6,12 +6,14 @@ test's server: the test waits on that report, not on a clock."""
 from __future__ import annotations
 
 import functools
+import html
 import http.server
 import json
 import queue
 import subprocess
 import tempfile
 import threading
+import urllib.request
 import wave
 from dataclasses import replace
 from pathlib import Path
@@ -21,9 +23,12 @@ import numpy as np
 import pytest
 
 from tests.browser import chromium
+from tests.conftest import Cloud
+from tests.speech import Speech
 from tests.worker.test_outputs import alignment_of
+from tests.worker.test_queue_worker import run_worker, send
 from worker.cli import main
-from worker.engine.alignment import SuspiciousRange
+from worker.engine.alignment import Aligner, SuspiciousRange
 from worker.engine.fidelity import TimedWord
 from worker.inputs.text import split_words
 from worker.publish.outputs import render
@@ -176,3 +181,25 @@ def test_an_unreadable_result_is_one_line(tmp_path: Path, capsys: pytest.Capture
         f"timestamp: error: cannot read {tmp_path / 'missing.json'}: No such file or directory",
     ]
     assert not (tmp_path / "bad.review.html").exists()
+
+
+def test_the_worker_writes_the_page_beside_the_outputs(
+    cloud: Cloud, aligner: Aligner, hebrew_lecture: Speech, hebrew_lecture_mp3: Path
+) -> None:
+    """REVIEW_PAGE=true: `<stem>.review.html` in the output bucket, its audio a presigned URL that
+    reads the audio object (from moto, over HTTP) without credentials."""
+    audio = hebrew_lecture_mp3.read_bytes()
+    cloud.put(cloud.audio_bucket, "berakhot/2a.mp3", audio)
+    cloud.put(cloud.text_bucket, "berakhot/2a.txt", hebrew_lecture.text)
+    send(cloud, {"audio_key": "berakhot/2a.mp3", "text_key": "berakhot/2a.txt"})
+    assert run_worker(cloud, aligner, review_page=True) == 0
+    assert cloud.notices()[0]["status"] == "succeeded"
+    page = cloud.get(cloud.output_bucket, "berakhot/2a.review.html").decode()
+    data = json.loads(
+        page.split('<script type="application/json" id="review-data">')[1].split("</script>")[0]
+    )
+    assert [w[0] for w in data["words"]] == split_words(hebrew_lecture.text)
+    src = html.unescape(page.split('<audio id="audio" controls preload="metadata" src="')[1].split('"')[0])
+    assert f"/{cloud.audio_bucket}/berakhot/2a.mp3?" in src and "Signature" in src
+    with urllib.request.urlopen(src) as response:  # no credentials: the signature is the permission
+        assert response.read() == audio

@@ -26,10 +26,12 @@ from worker.inputs.language import check_language
 from worker.inputs.text import split_words
 from worker.logs import job_context, job_metrics, phase
 from worker.publish.outputs import MEDIA_TYPES, PublishOptions, render
+from worker.publish.review_page import render_page
 from worker.publish.verdict import ReviewFailed, check_publishable
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
+REVIEW_AUDIO_SECONDS = 7 * 24 * 3600  # the review page's presigned audio URL: SigV4's longest
 
 # Failures that retrying the same input cannot fix.
 PERMANENT_ERRORS: tuple[type[Exception], ...] = (
@@ -174,6 +176,13 @@ class JobRunner:
                 f"output s3://{settings.output_bucket}/{clash[0]} would overwrite an input; refused"
             )
         with phase("publish"):
+            if settings.review_page:  # before the JSON, which marks the set complete
+                url = self._storage.presigned_get(settings.audio_bucket, job.audio_key, REVIEW_AUDIO_SECONDS)
+                page = render_page(rendered.json_document, url, job.text_key)
+                review_key = f"{stem}.review.html"
+                self._storage.write(
+                    settings.output_bucket, review_key, page.encode(), "text/html; charset=utf-8", metadata
+                )
             for name, body in rendered.files.items():  # OUTPUT_FORMATS, the JSON last
                 self._storage.write(
                     settings.output_bucket, keys[name], body.encode(), MEDIA_TYPES[name], metadata

@@ -79,6 +79,13 @@ class Storage:
             raise TransientError(f"downloading s3://{bucket}/{key}: {error}") from error
         return destination
 
+    def presigned_get(self, bucket: str, key: str, seconds: int) -> str:
+        """A URL that reads the object without credentials for `seconds` (signed locally: no request)."""
+        url: str = self._s3.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=seconds
+        )
+        return url
+
     def write(self, bucket: str, key: str, body: bytes, content_type: str, metadata: dict[str, str]) -> None:
         try:
             self._s3.put_object(
