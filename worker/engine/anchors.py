@@ -41,6 +41,14 @@ SIGMA = 0.25  # spread of log(speech / expected) of one stretch at the right rat
 SHORT_SIGMA = 0.5  # extra variance for a stretch of few words (÷ its word count)
 WORDLESS_COST = 0.8  # a stretch between two pauses that holds none of the text's words ...
 WORDLESS_PER_SECOND = 0.25  # ... plus this per second of speech in it
+WORDLESS_LONG = 3.0  # beyond this many seconds, each further second costs WORDLESS_LONG_PER_SECOND
+WORDLESS_LONG_PER_SECOND = 0.5
+# The text's position may stray from where the mean rate puts it by DRIFT_SECONDS + DRIFT_SHARE of the
+# speech so far for free; beyond, a cost grows with the square (per DRIFT_SCALE seconds): rate
+# tracking and wordless stretches must not let the text run ahead (or behind) for minutes.
+DRIFT_SECONDS = 20.0
+DRIFT_SHARE = 0.1
+DRIFT_SCALE = 10.0
 MAX_SKIP = 3  # pauses that may be skipped between two placed ones
 BEAM = 10.0  # states costlier than the best by more than this are dropped ...
 MAX_STATES = 150  # ... and at most this many boundaries are kept per pause (the cheapest)
@@ -175,7 +183,12 @@ def place_pauses(
             expected = rate * np.exp(prev.log_rate)[:, None] * np.maximum(text, 1e-9)
             residual = np.log(max(d, 1e-3) / expected)
             fit = residual**2 / (2 * (SIGMA**2 + SHORT_SIGMA / np.maximum(n_words, 1)))
-            fit = np.where(n_words == 0, WORDLESS_COST + WORDLESS_PER_SECOND * d, fit)
+            wordless = (
+                WORDLESS_COST
+                + WORDLESS_PER_SECOND * d
+                + WORDLESS_LONG_PER_SECOND * max(0.0, d - WORDLESS_LONG)
+            )
+            fit = np.where(n_words == 0, wordless, fit)
             total = prev.cost[:, None] + fit + float(skip_before[m] - skip_before[mp + 1])
             # the rate follows the speaker: a stretch with many words moves it more
             gain = np.minimum(RATE_GAIN_MAX, n_words / RATE_GAIN_WORDS)
@@ -199,6 +212,8 @@ def place_pauses(
         ks, cost = key[first], val[first]
         if not last:
             cost = cost + bcost[ks] * min(chain[m].duration, 2.0)
+            drift = np.abs(cum[ks] * rate - s_start[m]) - (DRIFT_SECONDS + DRIFT_SHARE * s_start[m])
+            cost = cost + (np.maximum(drift, 0.0) / DRIFT_SCALE) ** 2
             if confidence is not None and evidence is not None:
                 inner_ks = np.clip(ks, 1, n - 1)
                 ev = _evidence_costs(evidence, chain[m], inner_ks, confidence, evidence_weight, evidence_cap)
