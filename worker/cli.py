@@ -204,6 +204,8 @@ def _main(argv: list[str] | None) -> int:
     except ConfigError as error:
         return _fail(str(error), EXIT_CONFIG)
     _setup_logging(settings)
+    if command == "align" and (problem := _input_problem(args.audio, args.text, settings)):
+        return _fail(problem, EXIT_INPUT)
     from worker import app  # heavy imports (torch) only once the arguments are known to be sane
 
     try:
@@ -219,6 +221,20 @@ def _main(argv: list[str] | None) -> int:
         return _fail(str(error), EXIT_CONFIG)
     except (app.InputProblem, app.FetchFailed) as error:
         return _fail(str(error), EXIT_INPUT)
+
+
+def _input_problem(audio: Path, text: Path, settings: Settings) -> str | None:
+    """Bad local input, found in about a second: before torch is imported and the model loads."""
+    from worker.inputs.checks import BAD_INPUT, check_inputs
+
+    for path in (audio, text):
+        if not path.is_file():
+            return f"{path} does not exist or is not a file"
+    try:
+        check_inputs(audio, text, settings)
+    except BAD_INPUT as error:
+        return str(error)
+    return None
 
 
 def _review(args: argparse.Namespace) -> int:
