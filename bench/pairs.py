@@ -138,27 +138,13 @@ def build(cache: Path) -> list[Pair]:
 
     # another recording's text, same language
     en = {name: (audio, text) for name, audio, text in english}
-    add(
-        Pair(
-            "acoustic_corpus|cold_corpus text",
-            en["acoustic_corpus"][0],
-            en["cold_corpus"][1],
-            "en",
-            False,
-            "other_text",
-        )
-    )
-    add(
-        Pair(
-            "cold_corpus3|acoustic_corpus text",
-            en["cold_corpus3"][0],
-            en["acoustic_corpus"][1],
-            "en",
-            False,
-            "other_text",
-        )
-    )
-    add(Pair("jfk|61-70968 text", en["jfk"][0], en["61-70968-0000"][1], "en", False, "other_text"))
+    for audio_of, text_of in (
+        ("acoustic_corpus", "cold_corpus"),
+        ("cold_corpus3", "acoustic_corpus"),
+        ("jfk", "61-70968-0000"),
+    ):
+        label = text_of.split("-0000")[0]
+        add(Pair(f"{audio_of}|{label} text", en[audio_of][0], en[text_of][1], "en", False, "other_text"))
     for k in range(len(he)):
         other = he[(k + 1) % len(he)]
         add(Pair(f"{he[k][0]}|{other[0]} text", he[k][1], other[2], "he", False, "other_text"))
