@@ -42,6 +42,7 @@ OUT = REPO / "bench" / "results" / "speed"
 SEEDS = (7, 8, 9)
 RUNS = ("floor", "align", "defaults")
 MEL, ANCHORING = "log-mel", "anchoring (non-model)"
+ANCHORING_FUNCTION = "place_pauses"  # worker.engine.anchors, as worker.engine.chunking imports it
 
 
 # --- input -------------------------------------------------------------------------------------------
@@ -129,9 +130,15 @@ class Profile:
         setattr(mel, "__call__", self.wrap(MEL, mel.__call__))  # noqa: B010
         silero = vad._load()
         vad._model = _Timed(silero, self.wrap("silero vad", silero))
-        # not a network: the anchoring's own cost, to show how it grows with the length
-        if hasattr(chunking, "length_anchors"):
-            setattr(chunking, "length_anchors", self.wrap(ANCHORING, chunking.length_anchors))  # noqa: B010
+        self.install_anchoring(chunking)
+
+    def install_anchoring(self, chunking: Any) -> None:
+        """Not a network: the anchoring's own cost (`worker.engine.anchors.place_pauses`, called by
+        name from `worker.engine.chunking`), to show how it grows with the length. A rename fails
+        here instead of reading 0."""
+        if not callable(getattr(chunking, ANCHORING_FUNCTION, None)):
+            raise LookupError(f"{chunking.__name__} no longer calls {ANCHORING_FUNCTION}: update bench.speed")
+        setattr(chunking, ANCHORING_FUNCTION, self.wrap(ANCHORING, getattr(chunking, ANCHORING_FUNCTION)))
 
 
 class _Timed:
