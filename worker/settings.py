@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     # --- drain mode: how a ScaledJob pod ends ---
     max_messages: Annotated[int, Field(ge=0)] = 0  # 0 = no limit
     idle_timeout_seconds: Annotated[float, Field(ge=0)] = 0  # 0 = never exit when idle
+    # While a job aligns, receive the next message (never past MAX_MESSAGES), hold it with a heartbeat
+    # and download and decode its audio and text, so the GPU does not wait for S3 and ffmpeg. At most
+    # one message ahead (a decoded 60-minute lecture is ~230 MB); released at once on shutdown.
+    prefetch: bool = True
 
     # --- queue reliability ---
     wait_time_seconds: Annotated[int, Field(ge=0, le=MAX_WAIT_TIME_SECONDS)] = MAX_WAIT_TIME_SECONDS

@@ -170,7 +170,12 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._beat, name="sqs-heartbeat", daemon=True)
 
     def __enter__(self) -> Heartbeat:
-        self._thread.start()
+        return self.start()
+
+    def start(self) -> Heartbeat:
+        """Start beating (once: a heartbeat started ahead, for a message received ahead, carries on)."""
+        if self._thread.ident is None and not self._stop.is_set():
+            self._thread.start()
         return self
 
     def __exit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:

@@ -22,6 +22,11 @@ outage there is sent again as a fresh copy. Transient failures get maxReceiveCou
 
 Drain mode (how a ScaledJob pod ends): exit after MAX_MESSAGES messages or IDLE_TIMEOUT_SECONDS
 without one; the exit status is 1 when any handled message ended dead-lettered or retrying.
+
+PREFETCH (worker.cloud.prefetch): while a message is handled, the next one is received (never more
+than MAX_MESSAGES in all), held with its heartbeat and its inputs fetched; it is handled next, or
+released (visible again at once, as a fresh copy on the receive before the last) when the loop
+stops first (shutdown).
 """
 
 from __future__ import annotations
@@ -35,8 +40,9 @@ from functools import partial
 from botocore.exceptions import BotoCoreError, ClientError
 
 from worker.cloud.backoff import persist
-from worker.cloud.jobs import Cancelled, JobRunner, Outcome
+from worker.cloud.jobs import Cancelled, Inputs, JobRunner, Outcome
 from worker.cloud.messages import AlignmentJob, CompletionNotice, MessageError, parse_message
+from worker.cloud.prefetch import Held, Prefetcher
 from worker.cloud.queue import Heartbeat, Message, Notifier, WorkQueue
 from worker.cloud.shutdown import Shutdown
 from worker.logs import message_context
@@ -69,49 +75,85 @@ class QueueWorker:
         self._settings, self._queue, self._notifier = settings, queue, notifier
         self._runner, self._shutdown = runner, shutdown
 
-    def run(self) -> int:
-        """Process messages until drained or told to stop; the process's exit status."""
+    def run(self, ahead: Prefetcher | None = None) -> int:
+        """Process messages until drained or told to stop; the process's exit status. `ahead`: a
+        Prefetcher started before the loop (while the model loaded), collected first."""
         settings, handled, failed = self._settings, 0, 0
         drain = bool(settings.max_messages or settings.idle_timeout_seconds)
-        idle_since = time.monotonic()
-        pause = RECEIVE_ERROR_FIRST_PAUSE_SECONDS
-        while not self._shutdown.requested.is_set():
-            if settings.max_messages and handled >= settings.max_messages:
-                log.info("handled %d message(s) (MAX_MESSAGES): exiting", handled)
-                break
-            idle = time.monotonic() - idle_since
-            if settings.idle_timeout_seconds and idle >= settings.idle_timeout_seconds:
-                log.info("queue empty for %.0f s (IDLE_TIMEOUT_SECONDS): exiting", idle)
-                break
-            wait = settings.wait_time_seconds
-            if settings.idle_timeout_seconds:
-                wait = min(wait, max(1, round(settings.idle_timeout_seconds - idle)))
-            log.debug("polling %s for up to %d s", self._queue.url, wait)
-            try:
-                message = self._queue.receive(wait)
-            except (ClientError, BotoCoreError) as error:  # botocore already retried with backoff
-                log.warning("receiving from %s failed: %s; again in %.0f s", self._queue.url, error, pause)
-                self._shutdown.requested.wait(pause)
-                pause = min(pause * 2, RECEIVE_ERROR_MAX_PAUSE_SECONDS)
-                continue
-            pause = RECEIVE_ERROR_FIRST_PAUSE_SECONDS
-            if message is None:
-                continue
-            fate = self._handle(message)
-            handled += 1
-            failed += fate.failed
+        received = 0  # never more than MAX_MESSAGES, those received ahead included
+        held: Held | None = None  # received ahead, not started
+        try:
+            if ahead is not None:
+                held = ahead.collect()
+                received += held is not None
             idle_since = time.monotonic()
+            pause = RECEIVE_ERROR_FIRST_PAUSE_SECONDS
+            while not self._shutdown.requested.is_set():
+                if settings.max_messages and handled >= settings.max_messages:
+                    log.info("handled %d message(s) (MAX_MESSAGES): exiting", handled)
+                    break
+                if held is None:
+                    idle = time.monotonic() - idle_since
+                    if settings.idle_timeout_seconds and idle >= settings.idle_timeout_seconds:
+                        log.info("queue empty for %.0f s (IDLE_TIMEOUT_SECONDS): exiting", idle)
+                        break
+                    wait = settings.wait_time_seconds
+                    if settings.idle_timeout_seconds:
+                        wait = min(wait, max(1, round(settings.idle_timeout_seconds - idle)))
+                    log.debug("polling %s for up to %d s", self._queue.url, wait)
+                    try:
+                        message = self._queue.receive(wait)
+                    except (ClientError, BotoCoreError) as error:  # botocore already retried with backoff
+                        log.warning(
+                            "receiving from %s failed: %s; again in %.0f s", self._queue.url, error, pause
+                        )
+                        self._shutdown.requested.wait(pause)
+                        pause = min(pause * 2, RECEIVE_ERROR_MAX_PAUSE_SECONDS)
+                        continue
+                    pause = RECEIVE_ERROR_FIRST_PAUSE_SECONDS
+                    if message is None:
+                        continue
+                    received += 1
+                    held = Held(message)
+                current, held = held, None
+                ahead = None
+                if settings.prefetch and not (settings.max_messages and received >= settings.max_messages):
+                    ahead = Prefetcher(settings, self._queue, self._runner.fetcher, self._shutdown).start()
+                try:
+                    fate = self._handle(current.message, current.heartbeat, current.inputs)
+                finally:
+                    handled_at = time.monotonic()
+                    if ahead is not None:
+                        held = ahead.collect()
+                        received += held is not None
+                del current  # its decoded audio
+                handled += 1
+                failed += fate.failed
+                idle_since = handled_at
+        finally:
+            if held is not None:
+                self._release_unstarted(held)
         if drain and failed:
             log.warning("%d of %d message(s) failed: exiting 1", failed, handled)
             return 1
         return 0
 
-    def _handle(self, message: Message) -> Fate:
+    def _release_unstarted(self, held: Held) -> None:
+        release_unstarted(self._queue, held, self._settings, self._shutdown)
+
+    def _handle(
+        self, message: Message, heartbeat: Heartbeat | None = None, inputs: Inputs | None = None
+    ) -> Fate:
+        """`heartbeat`: already beating for a message received ahead; `inputs`: its first job's."""
         with message_context(message.message_id, message.receive_count):
             log.info("message %s (receive #%d)", message.message_id, message.receive_count)
             started = time.monotonic()
             try:
-                fate = self._settle(message)
+                fate = self._settle(
+                    message,
+                    heartbeat or Heartbeat(self._queue, message, self._settings.heartbeat_seconds),
+                    inputs,
+                )
             except Exception:  # a bug of ours: keep the loop alive, let the message come back later
                 log.exception("message %s: unexpected error while handling it", message.message_id)
                 self._persist(lambda: self._queue.hide_for(message, self._backoff(message)), "hiding")
@@ -124,8 +166,8 @@ class QueueWorker:
             )
             return fate
 
-    def _settle(self, message: Message) -> Fate:
-        with Heartbeat(self._queue, message, self._settings.heartbeat_seconds) as heartbeat:
+    def _settle(self, message: Message, beating: Heartbeat, inputs: Inputs | None) -> Fate:
+        with beating as heartbeat:
             try:
                 jobs = parse_message(message.body, self._settings)
             except MessageError as error:
@@ -146,7 +188,10 @@ class QueueWorker:
                 notices = [self._failure(job, reason, message.receive_count) for job in jobs]
                 return self._dead_letter(message, heartbeat, notices, reason)
             try:
-                outcomes = [self._runner.run(job, self._shutdown.cancel) for job in jobs]
+                outcomes = [
+                    self._runner.run(job, self._shutdown.cancel, inputs if i == 0 else None)
+                    for i, job in enumerate(jobs)
+                ]
             except Cancelled as stopped:
                 log.warning("message %s released unfinished (%s)", message.message_id, stopped)
                 heartbeat.stop()
@@ -204,13 +249,7 @@ class QueueWorker:
         return Fate.DEAD_LETTERED
 
     def _again(self, message: Message, delay: int, limit: int | None) -> None:
-        """Let the message be received again after `delay` s; as a fresh copy when the next receive
-        would be the last allowed one (kept for detecting crashes)."""
-        near_the_limit = bool(limit and message.receive_count + 1 >= limit)
-        if near_the_limit and self._persist(lambda: self._queue.requeue(message), "requeueing"):
-            self._persist(lambda: self._queue.delete(message), "deleting the original")
-            return
-        self._persist(lambda: self._queue.hide_for(message, delay), "releasing")
+        let_go(self._queue, message, delay, limit, self._persist)
 
     def _send(self, notices: list[CompletionNotice]) -> bool:
         for notice in notices:
@@ -237,3 +276,37 @@ class QueueWorker:
     def _backoff(message: Message) -> int:
         exponent = min(max(0, message.receive_count - 1), 10)
         return min(TRANSIENT_BASE_DELAY_SECONDS << exponent, TRANSIENT_MAX_DELAY_SECONDS)
+
+
+def let_go(
+    queue: WorkQueue,
+    message: Message,
+    delay: int,
+    limit: int | None,
+    keep: Callable[[Callable[[], object], str], bool],
+) -> None:
+    """Let the message be received again after `delay` s; as a fresh copy when the next receive
+    would be the last allowed one (kept for detecting crashes). `keep`: retries a call (persist)."""
+    near_the_limit = bool(limit and message.receive_count + 1 >= limit)
+    if near_the_limit and keep(lambda: queue.requeue(message), "requeueing"):
+        keep(lambda: queue.delete(message), "deleting the original")
+        return
+    keep(lambda: queue.hide_for(message, delay), "releasing")
+
+
+def release_unstarted(queue: WorkQueue, held: Held, settings: Settings, shutdown: Shutdown) -> None:
+    """A message received ahead whose turn never came (shutdown, or the model failed to load):
+    visible again at once for another worker."""
+    message = held.message
+
+    def keep(call: Callable[[], object], what: str) -> bool:
+        return persist(call, what, settings.settle_patience_seconds, shutdown.cancel)
+
+    with message_context(message.message_id, message.receive_count):
+        if held.heartbeat is not None:
+            held.heartbeat.stop()
+        let_go(queue, message, 0, queue.max_receive_count(), keep)
+        log.warning(
+            "message %s released unstarted (received ahead; the worker is stopping)", message.message_id
+        )
+        log.info("message %s: %s", message.message_id, Fate.RELEASED, extra={"fate": str(Fate.RELEASED)})
