@@ -15,6 +15,15 @@ floor of the same length; for the defaults, a profile: CPU in the networks (Whis
 Whisper decoder alignment, Silero VAD), in the log-mel front end, and the rest (the non-model
 share), with the number of network calls; and the time-vs-length exponent (least-squares slope of
 log time on log length). Results go to bench/results/speed/results.json and print as a table.
+
+    nice -n 10 uv run python -m bench.speed --startup [--repeat 3]
+
+Start-up, what every Job pays before its first message: the real `timestamp` worker against a moto
+SQS queue (no messages, IDLE_TIMEOUT_SECONDS=1), WHISPER_CACHE=models, DEVICE=cpu; per run the wall
+seconds until it logs "worker ready" (imports, model load, VAD warm-up, the queue's redrive policy
+read) and the process's CPU seconds and peak RSS (one idle 1 s poll included). Also the wall and
+CPU of `timestamp` without SQS_QUEUE_URL (a configuration error: how fast a bad deploy says so).
+Prints JSON: each run and the median of each figure.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -264,6 +274,79 @@ def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _timestamp(env: dict[str, str], until: str | None = None) -> dict[str, Any]:
+    """Run the `timestamp` worker to its end: wall seconds until a log line containing `until`, and
+    the process's CPU seconds and peak RSS."""
+    command = [str(Path(sys.executable).parent / "timestamp")]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    seen, lines = None, []
+    for line in process.stderr:
+        lines.append(line)
+        if until and seen is None and until in line:
+            seen = round(time.perf_counter() - started, 2)
+    _, status, usage = os.wait4(process.pid, 0)
+    if until and seen is None:
+        raise RuntimeError(f"timestamp never logged {until!r}: {''.join(lines)[-2000:]}")
+    return {
+        "wall_s": seen if until else round(time.perf_counter() - started, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "status": os.waitstatus_to_exitcode(status),
+    }
+
+
+def startup(repeat: int) -> dict[str, Any]:
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        credentials = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+        env = {
+            **os.environ,
+            **credentials,
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        }
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=env["AWS_ENDPOINT_URL"],
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        url = sqs.create_queue(QueueName="startup")["QueueUrl"]
+        worker_env = {
+            **env,
+            "SQS_QUEUE_URL": url,
+            "WHISPER_CACHE": str(REPO / "models"),
+            "DEVICE": "cpu",
+            "IDLE_TIMEOUT_SECONDS": "1",
+            "WAIT_TIME_SECONDS": "1",
+            "VISIBILITY_TIMEOUT_SECONDS": "30",
+        }
+        from worker.engine.models import fetch_model
+        from worker.settings import Backend
+
+        fetch_model("base", Backend.FASTER_WHISPER, REPO / "models")
+        bad_env = {k: v for k, v in env.items() if k != "SQS_QUEUE_URL"}
+        runs: dict[str, list[dict[str, Any]]] = {"worker ready": [], "configuration error": []}
+        for _ in range(repeat):
+            runs["worker ready"].append(_timestamp(worker_env, until="worker ready"))
+            runs["configuration error"].append(_timestamp(bad_env))
+    finally:
+        server.stop()
+    medians = {
+        name: {key: statistics.median(r[key] for r in rs) for key in ("wall_s", "cpu_s", "peak_rss_mb")}
+        for name, rs in runs.items()
+    }
+    return {"runs": runs, "median": medians, "cpus": os.cpu_count()}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.speed",
@@ -272,8 +355,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--minutes", default="5,30,60", help="lecture lengths, comma-separated")
     parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated of {', '.join(RUNS)}")
+    parser.add_argument("--startup", action="store_true", help="measure the worker's start-up instead")
+    parser.add_argument("--repeat", type=int, default=3, help="start-up runs (default 3)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: RUN:MINUTES in this process
     args = parser.parse_args(argv)
+    if args.startup:
+        print(json.dumps(startup(args.repeat), indent=1))
+        return
     if args.one:
         run, minutes = args.one.split(":")
         print(json.dumps(measure(run, float(minutes))))

@@ -1,18 +1,17 @@
-"""Wiring: builds the clients, the model and the runner for each mode of the `timestamp` command."""
+"""Wiring: builds the clients, the model and the runner for each mode of the `timestamp` command.
+
+Importing this module is cheap (no torch, stable-ts, numpy or boto3): each mode imports what it
+needs, after its own configuration checks, so a bad deploy (no SQS_QUEUE_URL, a bad items file)
+says so in about a second instead of after the engine's imports (`python -m bench.speed --startup`).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from worker.cloud.batch import BatchError, default_index, default_outcome_file, read_items, run_batch
-from worker.cloud.jobs import JobRunner
-from worker.cloud.queue import Notifier, WorkQueue
-from worker.cloud.service import QueueWorker
-from worker.cloud.shutdown import Shutdown
-from worker.cloud.storage import Storage, aws_client
-from worker.engine.alignment import Aligner, AlignmentFailed
 from worker.engine.models import (
     ModelNotFound,
     ModelUnavailable,
@@ -21,16 +20,22 @@ from worker.engine.models import (
     fetch_model,
     resolve_model,
 )
-from worker.inputs.checks import BAD_INPUT
-from worker.local import OutputExists, align_files, check_outputs, phase_bar, terminal
-from worker.publish.outputs import FidelityError
 from worker.settings import Backend, Device, Settings
+
+if TYPE_CHECKING:
+    from worker.engine.alignment import Aligner
 
 log = logging.getLogger(__name__)
 
 
-# What `timestamp align` reports as a one-line input error.
-LOCAL_INPUT_PROBLEMS: tuple[type[Exception], ...] = (OutputExists, AlignmentFailed, FidelityError, *BAD_INPUT)
+def local_input_problems() -> tuple[type[Exception], ...]:
+    """What `timestamp align` reports as a one-line input error."""
+    from worker.engine.alignment import AlignmentFailed
+    from worker.inputs.checks import BAD_INPUT
+    from worker.local import OutputExists
+    from worker.publish.outputs import FidelityError
+
+    return (OutputExists, AlignmentFailed, FidelityError, *BAD_INPUT)
 
 
 class ConfigurationProblem(Exception):
@@ -46,6 +51,8 @@ class FetchFailed(Exception):
 
 
 def _aligner(settings: Settings) -> Aligner:
+    from worker.engine.alignment import Aligner
+
     try:
         return Aligner.from_settings(settings)
     except ModelUnavailable as error:
@@ -57,27 +64,56 @@ def run_worker(settings: Settings) -> int:
         raise ConfigurationProblem(
             "SQS_QUEUE_URL: required in worker mode (or use `timestamp align` for local files)"
         )
+    try:  # a missing model is refused before any message is received
+        resolve_model(settings.whisper_model, settings.whisper_backend, settings.whisper_cache)
+    except ModelUnavailable as error:
+        raise ConfigurationProblem(str(error)) from error
+    from worker.cloud.jobs import Fetcher, JobRunner
+    from worker.cloud.prefetch import Prefetcher
+    from worker.cloud.queue import Notifier, WorkQueue
+    from worker.cloud.service import QueueWorker, release_unstarted
+    from worker.cloud.shutdown import Shutdown
+    from worker.cloud.storage import Storage, aws_client
+
     shutdown = Shutdown(settings.shutdown_grace_seconds).install()
-    aligner = _aligner(settings)  # once per process, before the first message
     sqs = aws_client("sqs", settings)
     queue = WorkQueue(
         sqs, settings.sqs_queue_url, settings.wait_time_seconds, settings.visibility_timeout_seconds
     )
-    runner = JobRunner(settings, aligner, Storage(aws_client("s3", settings)))
+    storage = Storage(aws_client("s3", settings))
     if queue.max_receive_count() is None:
         log.warning(
             "the work queue has no redrive policy: failed messages return every %d s (set one)",
             settings.failed_retry_delay_seconds,
         )
+    # PREFETCH: the first message is received and its inputs downloaded and decoded while the engine
+    # imports and the model loads (seconds each, once per Job).
+    ahead = None
+    if settings.prefetch:
+        ahead = Prefetcher(settings, queue, Fetcher(settings, storage), shutdown).start()
+    try:
+        aligner = _aligner(settings)  # once per process, before the first alignment
+    except BaseException:
+        if ahead is not None and (held := ahead.collect()) is not None:
+            release_unstarted(queue, held, settings, shutdown)
+        raise
+    runner = JobRunner(settings, aligner, storage)
     log.info("worker ready: queue %s, model %s", settings.sqs_queue_url, aligner.model_name)
-    return QueueWorker(settings, queue, Notifier(sqs, settings.sqs_final_queue_url), runner, shutdown).run()
+    loop = QueueWorker(settings, queue, Notifier(sqs, settings.sqs_final_queue_url), runner, shutdown)
+    return loop.run(ahead)
 
 
 def run_batch_file(settings: Settings, items: Path, index: int | None, outcome_file: Path | None) -> int:
+    from worker.cloud.batch import BatchError, default_index, default_outcome_file, read_items, run_batch
+
     try:
         jobs = read_items(items, index if index is not None else default_index())
     except BatchError as error:
         raise InputProblem(str(error)) from error
+    from worker.cloud.jobs import JobRunner
+    from worker.cloud.queue import Notifier
+    from worker.cloud.storage import Storage, aws_client
+
     runner = JobRunner(settings, _aligner(settings), Storage(aws_client("s3", settings)))
     notifier = Notifier(aws_client("sqs", settings), settings.sqs_final_queue_url)
     return run_batch(jobs, runner, notifier, outcome_file or default_outcome_file())
@@ -90,11 +126,13 @@ def run_align(
         if not path.is_file():
             raise InputProblem(f"{path} does not exist or is not a file")
     _check_device(settings)
+    from worker.local import align_files, check_outputs, phase_bar, terminal
+
     try:
         check_outputs(audio, text, out_dir, overwrite, settings.formats)
         with phase_bar(terminal(), quiet) as bar:
             rendered = align_files(lambda: _local_aligner(settings), audio, text, out_dir, bar, settings)
-    except LOCAL_INPUT_PROBLEMS as error:
+    except local_input_problems() as error:
         raise InputProblem(str(error)) from error
     quality = rendered.json_document["quality"]
     print(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import subprocess
 import threading
 from pathlib import Path
@@ -229,3 +230,18 @@ def test_a_failed_fetch_ahead_ends_as_it_would_have_without(
         assert status == 0 and second["status"] == "succeeded"
         assert faulty_cloud.queue_counts() == (0, 0)
 
+
+def test_a_model_that_fails_to_load_lets_the_first_message_go(
+    cloud: Cloud, speech: tuple[str, bytes, Alignment], tmp_path: Path
+) -> None:
+    """The real `timestamp`: the first message is received while the model loads; a model that
+    then fails to load (here: a corrupt model folder) releases it, unstarted, before the exit."""
+    lectures(cloud, speech, "2a")
+    (tmp_path / "faster-whisper-base").mkdir()  # present, so resolved; empty, so unloadable
+    env = {**os.environ, **cloud.env, "WHISPER_CACHE": str(tmp_path), "MAX_MESSAGES": "1"}
+    done = subprocess.run(["timestamp"], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode != 0
+    if "received ahead" in done.stderr:  # it almost always is: a local receive against seconds of imports
+        assert "released unstarted" in done.stderr, done.stderr[-3000:]
+    assert cloud.queue_counts() == (1, 0)  # visible at once, for a worker with a good model
+    assert cloud.notices() == [] and cloud.dead_letters() == []

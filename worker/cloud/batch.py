@@ -13,12 +13,15 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from worker.cloud.jobs import JobRunner
 from worker.cloud.messages import AlignmentJob, CompletionNotice
-from worker.cloud.queue import Notifier
+
+if TYPE_CHECKING:  # the engine's imports wait until the items file has been read
+    from worker.cloud.jobs import JobRunner
+    from worker.cloud.queue import Notifier
 
 EXIT_PERMANENT = 1
 EXIT_TRANSIENT = 75  # EX_TEMPFAIL
