@@ -112,6 +112,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="faster-whisper only: cross-attention heads for word timing, e.g. 5:1,5:4",
     )
+    parser.add_argument(
+        "--encoder-batch",
+        type=int,
+        default=0,
+        help="windows per encoder call (ENCODER_BATCH; 0: the device's default, 1 on this CPU)",
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the baseline row (exploration only)")
     parser.add_argument(
         "--dump", action="store_true", help="also write every output's words to the run folder"
@@ -133,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.heads:
         model = str(with_heads(Path(model), args.heads))
     compute = "int8" if backend is Backend.FASTER_WHISPER else "float32"
-    aligner = Aligner.load(model, backend, args.cache, Device.CPU, compute)
+    aligner = Aligner.load(model, backend, args.cache, Device.CPU, compute, encoder_batch=args.encoder_batch)
     datasets = [load_set(s, RESULTS / "cache") for s in args.sets.split(",")]
     for data in datasets:
         logging.info("%s: %d clips, %.1f s, %d words", data.name, len(data.clips), data.duration,
@@ -154,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             )  # fmt: skip
     header = (
         f"Whisper {args.model} ({backend.value}, {compute}, CPU"
-        f"{', heads ' + args.heads if args.heads else ''}), "
+        f"{', heads ' + args.heads if args.heads else ''}"
+        f"{f', {args.encoder_batch} windows per encoder call' if args.encoder_batch > 1 else ''}), "
         f"{platform.processor() or platform.machine()}, "
         f"{time.strftime('%Y-%m-%d %H:%M')}. RTF = wall seconds of Aligner.align / audio seconds.\n\n"
     )

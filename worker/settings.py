@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # Threads for the models on the CPU (CTranslate2's intra_threads, torch's intra-op threads):
     # 0 = the CPUs this container may use (its cgroup CPU limit, else its CPU affinity).
     cpu_threads: Annotated[int, Field(ge=0, le=256)] = 0
+    # Anchored windows per encoder call (faster-whisper): 0 = by device, 16 on cuda, 1 on cpu
+    # (worker.engine.batching: batches pay off on a GPU and cost on a CPU).
+    encoder_batch: Annotated[int, Field(ge=0, le=256)] = 0
 
     # --- input limits: checked before a job aligns (and before `timestamp align` loads the model) ---
     # Longer audio is refused from its header before decoding (memory grows with the duration: 2 h

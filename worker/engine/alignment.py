@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from worker.engine.batching import WindowEncoder, default_batch
 from worker.engine.chunking import align_in_windows
 from worker.engine.evidence import Probe, probe_text
 from worker.engine.fidelity import Repairs, TimedWord, reconcile
@@ -127,11 +128,19 @@ class AlignmentFailed(Exception):
 
 
 class Aligner:
-    def __init__(self, model: Any, model_name: str, defaults: AlignmentOptions, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        model: Any,
+        model_name: str,
+        defaults: AlignmentOptions,
+        device: str = "cpu",
+        encoder: WindowEncoder | None = None,
+    ) -> None:
         self._model = model
         self.model_name = model_name
         self.defaults = defaults
         self._device = device  # where the VAD runs
+        self.encoder = encoder  # batches the windows' encoder calls (None: one call per window)
 
     @classmethod
     def load(
@@ -143,15 +152,21 @@ class Aligner:
         compute_type: str,
         defaults: AlignmentOptions | None = None,
         cpu_threads: int = 0,
+        encoder_batch: int = 0,
     ) -> Aligner:
+        """`encoder_batch`: windows per encoder call (faster-whisper only); 0: by device (batching.py)."""
         path = resolve_model(model, backend, cache)
         started = time.perf_counter()
         loaded = load_model(path, backend, device, compute_type, cpu_threads)
         defaults = defaults or AlignmentOptions()
         if defaults.anchor_min_audio is not None or defaults.snap_distance:
             warm_up_vad(device.value)
-        log.info("model ready in %.1f s", time.perf_counter() - started)
-        return cls(loaded, f"{backend.value}:{model}", defaults, device.value)
+        batch = encoder_batch or default_batch(device.value)
+        encoder = WindowEncoder(loaded, batch) if backend is Backend.FASTER_WHISPER and batch > 1 else None
+        log.info(
+            "model ready in %.1f s (%d window(s) per encoder call)", time.perf_counter() - started, batch
+        )
+        return cls(loaded, f"{backend.value}:{model}", defaults, device.value, encoder)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Aligner:
@@ -163,6 +178,7 @@ class Aligner:
             settings.effective_compute_type,
             AlignmentOptions.from_settings(settings),
             settings.cpu_threads,
+            settings.encoder_batch,
         )
 
     def align(
@@ -204,19 +220,29 @@ class Aligner:
 
         if windowed:
 
+            def confined(piece: np.ndarray) -> bool:
+                return options.window_align_words and len(piece) <= CONFINED_MAX_SECONDS * SAMPLE_RATE
+
             def windowed_pieces(pieces: Sequence[tuple[np.ndarray, list[str]]]) -> list[list[TimedWord]]:
-                out = []
-                for piece, piece_words in pieces:
-                    if options.window_align_words and len(piece) <= CONFINED_MAX_SECONDS * SAMPLE_RATE:
-                        engine = self._confined_words(piece, piece_words, options)
-                        timed = reconciled(piece, piece_words, engine)
-                    else:
-                        timed = align_piece(piece, piece_words, still_at_start)
-                    if progress is not None and timed:
-                        done[0] = min(tally.engine_words / max(len(words), 1) * duration, duration)
-                        progress(done[0], duration)
-                    out.append(timed)
-                return out
+                if self.encoder is not None:
+                    self.encoder.plan(
+                        [piece for piece, piece_words in pieces if piece_words and confined(piece)]
+                    )
+                try:
+                    return [aligned_window(piece, piece_words) for piece, piece_words in pieces]
+                finally:
+                    if self.encoder is not None:
+                        self.encoder.finish()
+
+            def aligned_window(piece: np.ndarray, piece_words: list[str]) -> list[TimedWord]:
+                if confined(piece):
+                    timed = reconciled(piece, piece_words, self._confined_words(piece, piece_words, options))
+                else:
+                    timed = align_piece(piece, piece_words, still_at_start)
+                if progress is not None and timed:
+                    done[0] = min(tally.engine_words / max(len(words), 1) * duration, duration)
+                    progress(done[0], duration)
+                return timed
 
             first_pass: list[TimedWord] = []
             if options.anchor_first_pass:

@@ -203,7 +203,7 @@ def place_pauses(
             rates.append(new_rate[valid])
             rows = np.broadcast_to(np.arange(prev.ks.size)[:, None], k.shape)[valid]
             froms.append(np.stack([np.full(rows.size, mp), rows], axis=1))
-        if not keys:
+        if not any(k.size for k in keys):  # no candidate survived (every boundary out of reach)
             states.append(_States.empty())
             continue
         key, val = np.concatenate(keys), np.concatenate(vals)

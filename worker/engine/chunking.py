@@ -16,7 +16,8 @@ are squeezed or stretched and the error is carried into every later window (we m
 
 A window's error stays inside the window. Anchored only on the text's length, real speech with
 fillers and no punctuation is misplaced (bench: en_mfa_concatenated); the first pass fixes that
-at the cost of one more (fast_mode) stable-ts pass.
+at the cost of one more (fast_mode) stable-ts pass, trusted only where it agrees with the speaking
+rate (worker.engine.first_pass: over long recordings it drifts).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 
 from worker.engine.anchors import Anchoring, place_pauses
 from worker.engine.fidelity import TimedWord
+from worker.engine.first_pass import trusted_evidence
 from worker.engine.vad import Pause
 
 SAMPLE_RATE = 16_000
@@ -76,7 +78,8 @@ def align_in_windows(
     """Every word of `words`, re-aligned window by window between anchored pauses; and the stretches
     whose placement the anchoring doubts."""
     duration = len(samples) / SAMPLE_RATE
-    anchoring = place_pauses(words, pauses, duration, anchor_pause, evidence=first_pass or None)
+    evidence = trusted_evidence(words, first_pass, pauses, duration, anchor_pause) if first_pass else None
+    anchoring = place_pauses(words, pauses, duration, anchor_pause, evidence=evidence)
     doubts = doubtful_stretches(anchoring)
     spans = windows(anchoring.cuts, len(words), duration, window)
     if len(spans) <= 1:

@@ -1,0 +1,77 @@
+"""Windows encoded in batches (worker.engine.batching) align as they do one at a time, in fewer calls.
+
+Real Whisper base (CTranslate2, CPU) and real Hebrew speech; the batching is what a GPU node uses by
+default (ENCODER_BATCH), forced on here since a CPU defaults to one window per call.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.speech import Speech
+from worker.engine.batching import WindowEncoder, default_batch
+from worker.engine.models import load_model, resolve_model
+from worker.inputs.audio import SAMPLE_RATE, load_audio
+from worker.settings import Backend, Device
+
+Window = tuple[np.ndarray, list[str]]
+
+
+def _align(model: Any, window: Window) -> list[tuple[str, float, float]]:
+    piece, words = window
+    segment = [{"start": 0.0, "end": len(piece) / SAMPLE_RATE, "text": " ".join(words)}]
+    result = model.align_words(piece, segment, "he", verbose=None)
+    return [(w.word.strip(), float(w.start), float(w.end)) for s in result.segments for w in s.words]
+
+
+@pytest.fixture(scope="module")
+def windows(hebrew_lecture: Speech) -> list[Window]:
+    """Six sentences as the anchored windows of a lecture: the sentence plus 0.25 s either side."""
+    audio = load_audio(hebrew_lecture.wav)
+    out = []
+    for sentence in hebrew_lecture.sentences[:6]:
+        lo, hi = max(sentence.start - 0.25, 0.0), sentence.end + 0.25
+        out.append((audio[int(lo * SAMPLE_RATE) : int(hi * SAMPLE_RATE)], sentence.text.split()))
+    return out
+
+
+def test_batched_windows_align_like_single_ones_in_fewer_encoder_calls(
+    whisper_cache: Path, windows: list[Window]
+) -> None:
+    model = load_model(
+        resolve_model("base", Backend.FASTER_WHISPER, whisper_cache),
+        Backend.FASTER_WHISPER,
+        Device.CPU,
+        "int8",
+    )
+    alone = [_align(model, w) for w in windows]
+
+    encoder = WindowEncoder(model, batch=3)
+    encoder.plan([piece for piece, _ in windows])
+    batched = [_align(model, w) for w in windows]
+
+    assert (encoder.calls, encoder.served, encoder.missed) == (2, 6, 0)
+    lengths = [len(piece) for piece, _ in windows]
+    longest = {max(sorted(lengths)[:3]), max(sorted(lengths)[3:])}  # one per batch: no padding
+    diffs = []
+    for length, one, many in zip(lengths, alone, batched, strict=True):
+        assert [w for w, _, _ in many] == [w for w, _, _ in one]  # the text, word for word
+        if length in longest:
+            assert many == one  # unpadded rows: the same encoder output, the same timings
+        assert all(0 <= s <= e <= length / SAMPLE_RATE + 1e-6 for _, s, e in many)
+        diffs += [abs(a[1] - b[1]) for a, b in zip(one, many, strict=True)]
+    assert float(np.median(diffs)) <= 0.1  # padding with silence moves little
+
+    # A window nobody planned (or a long one aligned by `align()`) is encoded alone, unchanged.
+    encoder.finish()
+    assert _align(model, windows[0]) == alone[0]
+    assert encoder.missed == 1
+
+
+def test_batches_only_pay_off_on_a_gpu() -> None:
+    assert default_batch("cuda") > 1
+    assert default_batch("cpu") == 1
