@@ -70,6 +70,7 @@ class Prefetcher:
     def _run(self) -> None:
         message, wait = None, min(WAIT_SECONDS, self._settings.wait_time_seconds)
         while message is None and not self._stopped():
+            log.debug("polling %s ahead for up to %d s", self._queue.url, wait)
             try:
                 message = self._queue.receive(wait)
             except (ClientError, BotoCoreError) as error:
