@@ -122,3 +122,21 @@ def test_doubtful_stretches_are_reported_and_merged() -> None:
 def test_a_clean_lecture_raises_no_doubt() -> None:
     data = lecture(4, seed=11)
     assert doubtful_stretches(place_pauses(data.words, data.pauses, data.duration)) == []
+
+
+def test_pauses_the_vad_is_unsure_of_do_not_drift_the_text() -> None:
+    """Noise or echo: one dip of the speech probability (level 0.2) inside the speech for every two
+    real pauses. They are not placed, and the real pauses still land where they belong."""
+    data = lecture(8, seed=3)
+    rng = random.Random(4)
+    spurious = []
+    for a, b in itertools.pairwise(data.pauses):
+        start = rng.uniform(a.end, b.start - 0.4)
+        if start > a.end + 0.2 and rng.random() < 0.5:
+            spurious.append(Pause(round(start, 3), round(start + rng.uniform(0.2, 0.4), 3), level=0.2))
+    noisy = sorted(data.pauses + spurious, key=lambda p: p.start)
+    cuts = place_pauses(data.words, noisy, data.duration).cuts
+    assert not any(p in spurious for _, p in cuts)
+    errors = [k - data.truth[p] for k, p in cuts]
+    assert sum(e != 0 for e in errors) <= 0.06 * len(errors)
+    assert max(abs(e) for e in errors) <= 6

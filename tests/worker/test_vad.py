@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from bench.hebrew import Espeak, resample, trim_bounds
-from worker.engine.vad import FRAME, SAMPLE_RATE, pauses, speech_probability
+from worker.engine.vad import (
+    FRAME,
+    FRAME_SECONDS,
+    LEVEL_CEILING,
+    MAX_LEVEL,
+    SAMPLE_RATE,
+    level_limit,
+    pauses,
+    reliable,
+    speech_probability,
+)
 
 
 def _speech_with_gaps() -> tuple[np.ndarray, list[tuple[float, float]]]:
@@ -35,3 +46,44 @@ def test_rows_in_small_batches_give_the_same_probabilities_and_pauses() -> None:
     found = pauses(whole)
     for start, end in gaps[:-1]:  # every silence between two sentences is a pause, at its place
         assert any(abs(p.start - start) < 0.3 and abs(p.end - end) < 0.3 for p in found), (start, found)
+
+
+def _probability(*parts: tuple[float, float]) -> np.ndarray:
+    """Frame probabilities from (seconds, probability) parts."""
+    return np.concatenate([np.full(round(s / FRAME_SECONDS), p, np.float32) for s, p in parts])
+
+
+def test_only_sure_pauses_anchor_and_dips_inside_speech_do_not() -> None:
+    """In noise or echo the probability sags inside words (0.15–0.3) without reaching a real pause's
+    near-zero: those runs are still pauses (refinement may use them) but not reliable ones."""
+    parts = [(3.0, 0.95)]
+    for _ in range(12):  # sentences: speech, a dip inside a word, speech, a real pause
+        parts += [(1.5, 0.95), (0.4, 0.2), (1.5, 0.9), (0.6, 0.01)]
+    probability = _probability(*parts)
+    found = pauses(probability)
+    assert len(found) == 24
+    sure = reliable(found)
+    assert len(sure) == 12
+    assert all(p.level < 0.02 and abs(p.duration - 0.6) < 0.05 for p in sure)
+    assert all(0.15 < p.level < 0.25 for p in found if p not in sure)
+
+
+def test_an_echo_filled_pause_edge_is_cut_from_the_sure_core() -> None:
+    """Reverberation: the last words ring on at probability ~0.3 for 0.8 s before the real silence;
+    the pause (as refinement sees it) starts at the first frame below 0.2 as before, its sure core
+    where the probability is really low."""
+    probability = _probability((2.0, 0.95), (0.8, 0.18), (2.0, 0.0), (2.0, 0.95))
+    (pause,) = pauses(probability)
+    assert abs(pause.start - 2.0) < 0.05 and abs(pause.end - 4.8) < 0.05
+    (core,) = reliable([pause])
+    assert abs(core.start - 2.8) < 0.05 and core.end == pause.end
+
+
+def test_the_level_limit_follows_the_recordings_own_pauses() -> None:
+    """Where even the long pauses sit at 0.05 (steady background sound), pauses at 0.1 still anchor;
+    with too few long pauses to judge, the fixed MAX_LEVEL holds."""
+    durations = np.r_[np.full(12, 2.0), np.full(30, 0.3)]
+    assert level_limit(np.r_[np.full(12, 0.05), np.full(30, 0.1)], durations) == pytest.approx(0.15)
+    assert level_limit(np.r_[np.full(12, 0.01), np.full(30, 0.1)], durations) == MAX_LEVEL
+    assert level_limit(np.full(5, 0.1), np.full(5, 2.0)) == MAX_LEVEL
+    assert level_limit(np.full(12, 0.5), np.full(12, 2.0)) == LEVEL_CEILING

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from worker.engine.fidelity import TimedWord
-from worker.engine.vad import Pause
+from worker.engine.vad import Pause, reliable
 
 _SENTENCE_END = tuple(".?!:׃")
 _CLAUSE_END = tuple(",;־–-")
@@ -131,7 +131,12 @@ def place_pauses(
     beam: float = BEAM,
     max_states: int = MAX_STATES,
 ) -> Anchoring:
-    """The pauses ≥ `anchor_pause` placed at word boundaries (see the module docstring)."""
+    """The pauses ≥ `anchor_pause` placed at word boundaries (see the module docstring).
+
+    Only pauses the VAD is sure of count, narrowed to their sure core (`vad.reliable`): in noise or
+    echo the others lie inside words as often as between them, and both the speech clock and the
+    placements drifted on them."""
+    pauses = reliable(pauses)
     long = [p for p in pauses if p.duration >= anchor_pause]
     n = len(words)
     if not long or n < 2:

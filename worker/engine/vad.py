@@ -15,7 +15,7 @@ length in CPU time on 2 cores.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,17 @@ ROW_SECONDS = 30.0
 CONTEXT_SECONDS = 2.0
 ROWS_PER_BATCH = 32  # rows per model batch and direction (~16 min of audio, ~130 MB): never the whole audio
 CHECK_EVERY_FRAMES = 64  # how often (in frame steps) `check` may stop a long VAD run (a job's cancel hook)
+# A pause may anchor the text when its mean speech probability (its level) is at most MAX_LEVEL, or
+# LEVEL_FACTOR × the median level of the recording's pauses of ≥ SURE_PAUSE_SECONDS where that is
+# higher (with at least SURE_PAUSES_MIN of them), never more than LEVEL_CEILING.
+MAX_LEVEL = 0.07
+LEVEL_FACTOR = 3.0
+SURE_PAUSE_SECONDS = 1.0
+SURE_PAUSES_MIN = 10
+LEVEL_CEILING = 0.2
+# An edge of a pause whose probability stays above the limit for longer than this is not a pause
+# edge but speech the model hears poorly (echo): the pause's sure core starts (or ends) after it.
+SAG_SECONDS = 0.2
 
 _model: Any = None
 _lock = threading.Lock()
@@ -37,10 +48,23 @@ _lock = threading.Lock()
 class Pause:
     start: float
     end: float
+    level: float = 0.0  # mean speech probability over the pause (0: sure)
+    # where the probability is below the recording's level limit, when that is narrower (echo at an edge)
+    core_start: float | None = None
+    core_end: float | None = None
 
     @property
     def duration(self) -> float:
         return self.end - self.start
+
+    @property
+    def core(self) -> Pause:
+        """The pause narrowed to its sure core (itself when the core is the whole pause)."""
+        if self.core_start is None and self.core_end is None:
+            return self
+        start = self.start if self.core_start is None else self.core_start
+        end = self.end if self.core_end is None else self.core_end
+        return Pause(start, end, self.level)
 
 
 def _load() -> Any:
@@ -120,24 +144,67 @@ def warm_up(device: str = "cpu") -> None:
         speech_probability(np.zeros(SAMPLE_RATE, np.float32), device)
 
 
+def level_limit(levels: np.ndarray, durations: np.ndarray) -> float:
+    """The highest level (mean probability) of a pause that may anchor the text in this recording:
+    LEVEL_FACTOR × the median level of its long (≥ SURE_PAUSE_SECONDS) pauses, at least MAX_LEVEL,
+    at most LEVEL_CEILING.
+
+    Where the model hears silence as silence (clean, noisy or reverberant speech alike: the long
+    pauses' median level is 0.01–0.02 on the bench) this is MAX_LEVEL; where even the long pauses
+    sit higher (steady background sound the model half-hears as speech), the limit rises with them
+    rather than dropping every pause of the recording."""
+    sure = levels[durations >= SURE_PAUSE_SECONDS]
+    if sure.size < SURE_PAUSES_MIN:
+        return MAX_LEVEL
+    return float(np.clip(LEVEL_FACTOR * np.median(sure), MAX_LEVEL, LEVEL_CEILING))
+
+
 def pauses(
     probability: np.ndarray, threshold: float = 0.5, min_duration: float = 0.1, edge_threshold: float = 0.2
 ) -> list[Pause]:
     """Runs of frames below `threshold` lasting at least `min_duration` seconds, their edges then
     tightened to where the probability falls below `edge_threshold` (hysteresis: the decision is
     made at `threshold`, the edges where the model is sure; on the bench this moves pause edges
-    from 53 % to 66 % within 50 ms on real speech)."""
+    from 53 % to 66 % within 50 ms on real speech). Each with its level and, where an edge sags
+    (above the recording's `level_limit` for more than SAG_SECONDS), its sure core."""
     quiet = np.r_[False, probability < threshold, False]
     edges = np.flatnonzero(np.diff(quiet.astype(np.int8)))
-    found = []
+    runs = []
     for first, last in zip(edges[::2], edges[1::2], strict=True):
         if (last - first) * FRAME_SECONDS < min_duration:
             continue
         core = np.flatnonzero(probability[first:last] < edge_threshold)
         if core.size:
             first, last = first + core[0], first + core[-1] + 1
-        found.append(Pause(round(float(first) * FRAME_SECONDS, 3), round(float(last) * FRAME_SECONDS, 3)))
+        runs.append((int(first), int(last)))
+    if not runs:
+        return []
+    bounds = np.array(runs)
+    sums = np.r_[0.0, np.cumsum(probability, dtype=np.float64)]
+    levels = (sums[bounds[:, 1]] - sums[bounds[:, 0]]) / (bounds[:, 1] - bounds[:, 0])
+    limit = level_limit(levels, (bounds[:, 1] - bounds[:, 0]) * FRAME_SECONDS)
+    sag = round(SAG_SECONDS / FRAME_SECONDS)
+    found = []
+    for (first, last), level in zip(runs, levels, strict=True):
+        core_start = core_end = None
+        sure = np.flatnonzero(probability[first:last] <= limit)
+        if sure.size and sure[0] > sag:
+            core_start = round((first + int(sure[0])) * FRAME_SECONDS, 3)
+        if sure.size and last - first - 1 - sure[-1] > sag:
+            core_end = round((first + int(sure[-1]) + 1) * FRAME_SECONDS, 3)
+        start, end = round(first * FRAME_SECONDS, 3), round(last * FRAME_SECONDS, 3)
+        found.append(Pause(start, end, round(float(level), 4), core_start, core_end))
     return found
+
+
+def reliable(found: Sequence[Pause]) -> list[Pause]:
+    """The pauses sure enough to anchor the text (level within the recording's `level_limit`),
+    each narrowed to its sure core (see the module docstring)."""
+    if not found:
+        return []
+    levels = np.array([p.level for p in found])
+    limit = level_limit(levels, np.array([p.duration for p in found]))
+    return [p.core for p in found if p.level <= limit]
 
 
 def find_pauses(
