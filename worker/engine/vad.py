@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -48,10 +48,11 @@ _lock = threading.Lock()
 class Pause:
     start: float
     end: float
-    level: float = 0.0  # mean speech probability over the pause (0: sure)
+    # Annotations, not identity (a pause equals another with the same span):
+    level: float = field(default=0.0, compare=False)  # mean speech probability over the pause (0: sure)
     # where the probability is below the recording's level limit, when that is narrower (echo at an edge)
-    core_start: float | None = None
-    core_end: float | None = None
+    core_start: float | None = field(default=None, compare=False)
+    core_end: float | None = field(default=None, compare=False)
 
     @property
     def duration(self) -> float:
