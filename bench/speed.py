@@ -55,7 +55,7 @@ OUT = REPO / "bench" / "results" / "speed"
 SEEDS = (7, 8, 9)
 RUNS = ("floor", "align", "defaults")
 MEL, ANCHORING = "log-mel", "anchoring (non-model)"
-ANCHORING_FUNCTION = "place_pauses"  # worker.engine.anchors, as worker.engine.chunking imports it
+ANCHORING_FUNCTION = "place_pauses"  # worker.engine.anchors, imported by name where it is called
 
 
 # --- input -------------------------------------------------------------------------------------------
@@ -125,7 +125,7 @@ class Profile:
         import faster_whisper.feature_extractor
         import faster_whisper.transcribe
 
-        from worker.engine import chunking, vad
+        from worker.engine import vad
 
         # Class attributes of the libraries (bench only): the worker's own code runs unchanged.
         whisper = faster_whisper.transcribe.WhisperModel
@@ -143,15 +143,31 @@ class Profile:
         setattr(mel, "__call__", self.wrap(MEL, mel.__call__))  # noqa: B010
         silero = vad._load()
         vad._model = _Timed(silero, self.wrap("silero vad", silero))
-        self.install_anchoring(chunking)
+        self.install_anchoring()
 
-    def install_anchoring(self, chunking: Any) -> None:
-        """Not a network: the anchoring's own cost (`worker.engine.anchors.place_pauses`, called by
-        name from `worker.engine.chunking`), to show how it grows with the length. A rename fails
-        here instead of reading 0."""
-        if not callable(getattr(chunking, ANCHORING_FUNCTION, None)):
-            raise LookupError(f"{chunking.__name__} no longer calls {ANCHORING_FUNCTION}: update bench.speed")
-        setattr(chunking, ANCHORING_FUNCTION, self.wrap(ANCHORING, getattr(chunking, ANCHORING_FUNCTION)))
+    def install_anchoring(self) -> list[str]:
+        """Not a network: the anchoring's own cost (`worker.engine.anchors.place_pauses`), to show how
+        it grows with the length. Wrapped in every worker module that imported it by name (the
+        chunking, the first pass); the modules wrapped. A rename fails here instead of reading 0."""
+        import worker.engine.alignment  # noqa: F401 (imports every caller)
+        from worker.engine import anchors
+
+        original = getattr(anchors, ANCHORING_FUNCTION, None)
+        if original is None:
+            raise LookupError(f"worker.engine.anchors has no {ANCHORING_FUNCTION}: update bench.speed")
+        callers = [
+            module
+            for name, module in sorted(sys.modules.items())
+            if name.startswith("worker.")
+            and module is not anchors
+            and getattr(module, ANCHORING_FUNCTION, None) is original
+        ]
+        if not callers:
+            raise LookupError(f"no worker module calls anchors.{ANCHORING_FUNCTION}: update bench.speed")
+        timed = self.wrap(ANCHORING, original)
+        for module in callers:
+            setattr(module, ANCHORING_FUNCTION, timed)
+        return [module.__name__ for module in callers]
 
 
 class _Timed:
