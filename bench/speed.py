@@ -22,7 +22,10 @@ Start-up, what every Job pays before its first message: the real `timestamp` wor
 SQS queue (no messages, IDLE_TIMEOUT_SECONDS=1), WHISPER_CACHE=models, DEVICE=cpu; per run the wall
 seconds until it logs "worker ready" (imports, model load, VAD warm-up, the queue's redrive policy
 read) and the process's CPU seconds and peak RSS (one idle 1 s poll included). Also the wall and
-CPU of `timestamp` without SQS_QUEUE_URL (a configuration error: how fast a bad deploy says so).
+CPU of `timestamp` without SQS_QUEUE_URL (a configuration error: how fast a bad deploy says so),
+and, with one message waiting (a `--startup-minutes` MP3 of noise, 64 kb/s, and a short text), the
+seconds from the start and from "worker ready" to "aligning" (the first alignment starting) with
+PREFETCH=true and false: what fetching the first message during the model load saves per Job.
 Prints JSON: each run and the median of each figure.
 """
 
@@ -52,7 +55,7 @@ OUT = REPO / "bench" / "results" / "speed"
 SEEDS = (7, 8, 9)
 RUNS = ("floor", "align", "defaults")
 MEL, ANCHORING = "log-mel", "anchoring (non-model)"
-ANCHORING_FUNCTION = "place_pauses"  # worker.engine.anchors, as worker.engine.chunking imports it
+ANCHORING_FUNCTION = "place_pauses"  # worker.engine.anchors, imported by name where it is called
 
 
 # --- input -------------------------------------------------------------------------------------------
@@ -122,7 +125,7 @@ class Profile:
         import faster_whisper.feature_extractor
         import faster_whisper.transcribe
 
-        from worker.engine import chunking, vad
+        from worker.engine import vad
 
         # Class attributes of the libraries (bench only): the worker's own code runs unchanged.
         whisper = faster_whisper.transcribe.WhisperModel
@@ -140,15 +143,31 @@ class Profile:
         setattr(mel, "__call__", self.wrap(MEL, mel.__call__))  # noqa: B010
         silero = vad._load()
         vad._model = _Timed(silero, self.wrap("silero vad", silero))
-        self.install_anchoring(chunking)
+        self.install_anchoring()
 
-    def install_anchoring(self, chunking: Any) -> None:
-        """Not a network: the anchoring's own cost (`worker.engine.anchors.place_pauses`, called by
-        name from `worker.engine.chunking`), to show how it grows with the length. A rename fails
-        here instead of reading 0."""
-        if not callable(getattr(chunking, ANCHORING_FUNCTION, None)):
-            raise LookupError(f"{chunking.__name__} no longer calls {ANCHORING_FUNCTION}: update bench.speed")
-        setattr(chunking, ANCHORING_FUNCTION, self.wrap(ANCHORING, getattr(chunking, ANCHORING_FUNCTION)))
+    def install_anchoring(self) -> list[str]:
+        """Not a network: the anchoring's own cost (`worker.engine.anchors.place_pauses`), to show how
+        it grows with the length. Wrapped in every worker module that imported it by name (the
+        chunking, the first pass); the modules wrapped. A rename fails here instead of reading 0."""
+        import worker.engine.alignment  # noqa: F401 (imports every caller)
+        from worker.engine import anchors
+
+        original = getattr(anchors, ANCHORING_FUNCTION, None)
+        if original is None:
+            raise LookupError(f"worker.engine.anchors has no {ANCHORING_FUNCTION}: update bench.speed")
+        callers = [
+            module
+            for name, module in sorted(sys.modules.items())
+            if name.startswith("worker.")
+            and module is not anchors
+            and getattr(module, ANCHORING_FUNCTION, None) is original
+        ]
+        if not callers:
+            raise LookupError(f"no worker module calls anchors.{ANCHORING_FUNCTION}: update bench.speed")
+        timed = self.wrap(ANCHORING, original)
+        for module in callers:
+            setattr(module, ANCHORING_FUNCTION, timed)
+        return [module.__name__ for module in callers]
 
 
 class _Timed:
@@ -274,6 +293,27 @@ def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _first_alignment(env: dict[str, str]) -> dict[str, Any]:
+    """Seconds from the start and from "worker ready" until the first alignment starts; then stopped."""
+    command = [str(Path(sys.executable).parent / "timestamp")]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    ready = None
+    for line in process.stderr:
+        if ready is None and "worker ready" in line:
+            ready = time.perf_counter() - started
+        if "aligning " in line and ready is not None:
+            aligning = time.perf_counter() - started
+            process.kill()
+            process.wait()
+            return {
+                "start_to_aligning_s": round(aligning, 2),
+                "ready_to_aligning_s": round(aligning - ready, 2),
+            }
+    raise RuntimeError(f"timestamp ended before aligning (status {process.wait()})")
+
+
 def _timestamp(env: dict[str, str], until: str | None = None) -> dict[str, Any]:
     """Run the `timestamp` worker to its end: wall seconds until a log line containing `until`, and
     the process's CPU seconds and peak RSS."""
@@ -297,7 +337,7 @@ def _timestamp(env: dict[str, str], until: str | None = None) -> dict[str, Any]:
     }
 
 
-def startup(repeat: int) -> dict[str, Any]:
+def startup(repeat: int, minutes: float) -> dict[str, Any]:
     import boto3
     from moto.server import ThreadedMotoServer
 
@@ -338,10 +378,43 @@ def startup(repeat: int) -> dict[str, Any]:
         for _ in range(repeat):
             runs["worker ready"].append(_timestamp(worker_env, until="worker ready"))
             runs["configuration error"].append(_timestamp(bad_env))
+        if minutes:
+            mp3 = CACHE / f"startup_noise_{minutes:g}min.mp3"
+            if not mp3.exists():
+                CACHE.mkdir(parents=True, exist_ok=True)
+                noise = f"anoisesrc=d={minutes * 60:g}:c=pink:r=44100:a=0.05"
+                command = [ffmpeg(), "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", noise]
+                subprocess.run([*command, "-ac", "1", "-b:a", "64k", str(mp3)], check=True)
+            s3 = boto3.client(
+                "s3",
+                endpoint_url=env["AWS_ENDPOINT_URL"],
+                region_name="us-east-1",
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
+            for bucket in ("audio", "text"):
+                s3.create_bucket(Bucket=bucket)
+            s3.upload_file(str(mp3), "audio", "lecture.mp3")
+            s3.put_object(Bucket="text", Key="lecture.txt", Body="שלום עולם ".encode() * 200)
+            body = json.dumps({"audio_key": "lecture.mp3", "text_key": "lecture.txt"})
+            first_env = {
+                **worker_env,
+                "AUDIO_BUCKET": "audio",
+                "TEXT_BUCKET": "text",
+                "OUTPUT_BUCKET": "text",
+                "MAX_MESSAGES": "1",
+            }
+            for run in range(repeat):
+                for prefetch in ("true", "false"):
+                    fresh = sqs.create_queue(QueueName=f"first-{run}-{prefetch}")["QueueUrl"]
+                    sqs.send_message(QueueUrl=fresh, MessageBody=body)
+                    name = f"first alignment, PREFETCH={prefetch}"
+                    found = _first_alignment({**first_env, "SQS_QUEUE_URL": fresh, "PREFETCH": prefetch})
+                    runs.setdefault(name, []).append(found)
     finally:
         server.stop()
     medians = {
-        name: {key: statistics.median(r[key] for r in rs) for key in ("wall_s", "cpu_s", "peak_rss_mb")}
+        name: {key: statistics.median(r[key] for r in rs) for key in rs[0] if key != "status"}
         for name, rs in runs.items()
     }
     return {"runs": runs, "median": medians, "cpus": os.cpu_count()}
@@ -357,10 +430,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated of {', '.join(RUNS)}")
     parser.add_argument("--startup", action="store_true", help="measure the worker's start-up instead")
     parser.add_argument("--repeat", type=int, default=3, help="start-up runs (default 3)")
+    parser.add_argument(
+        "--startup-minutes", type=float, default=10, help="audio of the first message (0: no first-job runs)"
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: RUN:MINUTES in this process
     args = parser.parse_args(argv)
     if args.startup:
-        print(json.dumps(startup(args.repeat), indent=1))
+        print(json.dumps(startup(args.repeat, args.startup_minutes), indent=1))
         return
     if args.one:
         run, minutes = args.one.split(":")

@@ -30,6 +30,18 @@ def test_far_pauses_are_left_alone_and_words_stay_ordered() -> None:
     assert all(a.end <= b.start and a.start <= a.end for a, b in itertools.pairwise(out))
 
 
+def test_a_sentence_end_reaches_further_for_its_pause_than_other_boundaries() -> None:
+    # the engine ran the sentence 0.8 s past the end of the speaker's 0.6 s pause
+    spans = [(0.0, 0.4), (0.4, 2.4), (2.4, 2.8)]
+    sentence = [TimedWord(w, s, e, 1.0) for w, (s, e) in zip(["אמר", "רבא.", "מאי"], spans, strict=True)]
+    clause = [TimedWord(w, s, e, 1.0) for w, (s, e) in zip(["אמר", "רבא", "מאי"], spans, strict=True)]
+    pause = Pause(1.0, 1.6)
+    assert match_pauses(sentence, [pause]) == {2: pause}
+    assert match_pauses(clause, [pause]) == {}  # mid-sentence: 0.8 s is beyond max_distance
+    out = snap_to_pauses(sentence, [pause], duration=3.0)
+    assert (out[1].end, out[2].start) == (1.0, 1.6)
+
+
 def test_a_long_pause_over_two_gaps_goes_to_the_one_it_fits() -> None:
     words = timed((0.0, 1.0), (1.0, 1.2), (5.9, 6.5))  # the pause spans w1 and the gap after it
     assert match_pauses(words, [Pause(1.05, 5.8)]) == {2: Pause(1.05, 5.8)}

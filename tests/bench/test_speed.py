@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import sys
+
+import pytest
+
+import worker.engine.alignment  # noqa: F401 (imports every caller of place_pauses first)
 from bench.speed import ANCHORING, Profile
-from worker.engine import chunking
-from worker.engine.anchors import place_pauses
+from worker.engine import anchors
 from worker.engine.vad import Pause
 
 
-def test_the_profile_times_the_anchoring_the_worker_calls(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(chunking, "place_pauses", chunking.place_pauses)  # undone after the test
+def test_the_profile_times_the_anchoring_everywhere_the_worker_calls_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     profile = Profile()
-    profile.install_anchoring(chunking)
-    assert chunking.place_pauses is not place_pauses  # wrapped in the namespace chunking calls from
-    chunking.place_pauses(["שלום", "עולם", "גדול"], [Pause(1.0, 1.4)], 2.5, 0.2)
-    assert profile.calls[ANCHORING] == 1 and profile.cpu[ANCHORING] >= 0
+    for name, module in list(sys.modules.items()):  # each binding is put back after the test
+        if name.startswith("worker.") and hasattr(module, "place_pauses"):
+            monkeypatch.setattr(module, "place_pauses", module.place_pauses)
+    wrapped = profile.install_anchoring()
+    assert "worker.engine.chunking" in wrapped and "worker.engine.anchors" not in wrapped
+    for name in wrapped:
+        sys.modules[name].place_pauses(["שלום", "עולם", "גדול"], [Pause(1.0, 1.4)], 2.5, 0.2)
+    assert profile.calls[ANCHORING] == len(wrapped) and profile.cpu[ANCHORING] >= 0
+    assert anchors.place_pauses is not sys.modules[wrapped[0]].place_pauses

@@ -92,10 +92,16 @@ class Prefetcher:
             if self._shutdown.requested.is_set():
                 return
             try:
-                jobs = parse_message(message.body, self._settings)
-            except MessageError:
-                return  # settled at its turn, without work
-            limit = self._queue.max_receive_count()
-            if not jobs or (limit and message.receive_count >= limit > 1):
-                return  # deleted, or dead-lettered before any work starts, at its turn
-            self._held.inputs = self._fetcher.prepare(jobs[0], self._shutdown.requested)
+                self._held.inputs = self._fetch(message)
+            except Exception:  # a bug of ours: the message is still held, and fetched at its turn
+                log.exception("message %s: fetching ahead failed unexpectedly", message.message_id)
+
+    def _fetch(self, message: Message) -> Inputs | None:
+        try:
+            jobs = parse_message(message.body, self._settings)
+        except MessageError:
+            return None  # settled at its turn, without work
+        limit = self._queue.max_receive_count()
+        if not jobs or (limit and message.receive_count >= limit > 1):
+            return None  # deleted, or dead-lettered before any work starts, at its turn
+        return self._fetcher.prepare(jobs[0], self._shutdown.requested)
