@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import numpy as np
 import pytest
 
 from bench.hebrew import Espeak, resample, trim_bounds
+from worker.engine import vad
 from worker.engine.vad import (
     FRAME,
     FRAME_SECONDS,
@@ -87,3 +91,19 @@ def test_the_level_limit_follows_the_recordings_own_pauses() -> None:
     assert level_limit(np.r_[np.full(12, 0.01), np.full(30, 0.1)], durations) == MAX_LEVEL
     assert level_limit(np.full(5, 0.1), np.full(5, 2.0)) == MAX_LEVEL
     assert level_limit(np.full(12, 0.5), np.full(12, 2.0)) == LEVEL_CEILING
+
+
+def test_a_ctrl_c_while_silero_loads_is_raised_after_the_load_not_swallowed() -> None:
+    """silero-vad's loader wraps lookups in bare `except:` clauses; a Ctrl-C landing there is held."""
+
+    def loader_like_silero() -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs inside this try
+            sum(range(1000))
+        except:  # noqa: E722 - as silero_vad/model.py does
+            pass
+
+    loader_like_silero()  # unguarded, the Ctrl-C is lost: nothing raised
+    with pytest.raises(KeyboardInterrupt), vad._ctrl_c_held():
+        loader_like_silero()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -14,8 +14,10 @@ length in CPU time on 2 cores.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,10 +74,31 @@ def _load() -> Any:
     global _model
     with _lock:
         if _model is None:
-            from silero_vad import load_silero_vad
+            with _ctrl_c_held():
+                from silero_vad import load_silero_vad
 
-            _model = load_silero_vad()
+                _model = load_silero_vad()
     return _model
+
+
+@contextlib.contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) until the block ends, then raise it.
+
+    silero-vad's import and loader use bare `except:` clauses (package version, resource lookup),
+    which swallow a KeyboardInterrupt that lands inside them: `timestamp align` then ran to the end
+    after Ctrl-C (seen once in CI, under load). Only the main thread can set handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def _layout(samples: int) -> tuple[int, int, int]:
