@@ -13,6 +13,8 @@ and CPU seconds. Cheap enough for the 60-minute lecture on a loaded 2-core machi
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 import time
 
@@ -21,6 +23,8 @@ import numpy as np
 from bench.datasets import REPO, load_set
 from worker.engine.anchors import place_pauses
 from worker.engine.chunking import doubtful_stretches
+from worker.engine.fidelity import TimedWord, reconcile
+from worker.engine.first_pass import trusted_evidence
 from worker.engine.vad import Pause, find_pauses, reliable
 from worker.inputs.text import split_words
 
@@ -32,6 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sets", default="lecture_10,lecture_30,lecture_60")
     parser.add_argument("--anchor-pause", type=float, default=0.2)
     parser.add_argument("--all-pauses", action="store_true", help="anchor on every VAD pause (the old way)")
+    parser.add_argument(
+        "--first-pass",
+        choices=["none", "raw", "gated"],
+        default="none",
+        help="evidence from the first stable-ts pass (run once per set with Whisper base, then cached): "
+        "none, as is (the old way), or gated by the rate as the worker does",
+    )
     args = parser.parse_args(argv)
     head = ["set", "audio min", "VAD pauses", "sure", "pauses placed", "at the true boundary %"]
     head += ["off > 1 s", "worst s", "cells/pause", "doubts", "CPU s"]
@@ -43,8 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.all_pauses:  # levels dropped: every pause counts as sure, edges as found
             pauses = [Pause(p.start, p.end) for p in pauses]
         words = split_words(clip.text)
+        evidence = None if args.first_pass == "none" else first_pass(name, clip.audio, words, clip.duration)
         started = time.process_time()
-        anchoring = place_pauses(words, pauses, clip.duration, args.anchor_pause)
+        if evidence is not None and args.first_pass == "gated":
+            evidence = trusted_evidence(words, evidence, pauses, clip.duration, args.anchor_pause)
+        anchoring = place_pauses(words, pauses, clip.duration, args.anchor_pause, evidence=evidence)
         cpu = time.process_time() - started
         errors = []
         for k, pause in anchoring.cuts:
@@ -61,6 +75,22 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     return 0
+
+
+def first_pass(name: str, audio: np.ndarray, words: list[str], duration: float) -> list[TimedWord]:
+    """The worker's first pass (stable-ts `align()`, fast_mode, Whisper base int8) over the set, cached."""
+    cached = CACHE / f"firstpass-{name}.json"
+    if not cached.exists():
+        from worker.engine.alignment import Aligner, AlignmentOptions
+        from worker.engine.models import fetch_model
+        from worker.settings import Backend, Device
+
+        fetch_model("base", Backend.FASTER_WHISPER, REPO / "models")
+        aligner = Aligner.load("base", Backend.FASTER_WHISPER, REPO / "models", Device.CPU, "int8")
+        options = AlignmentOptions(engine={"fast_mode": True})
+        heard, _ = reconcile(words, aligner.engine_words(audio, words, options), duration)
+        cached.write_text(json.dumps([dataclasses.asdict(w) for w in heard]))
+    return [TimedWord(**w) for w in json.loads(cached.read_text())]
 
 
 if __name__ == "__main__":

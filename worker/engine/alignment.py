@@ -311,6 +311,12 @@ class Aligner:
         with _quiet_engine():
             return self._model.align_words(samples, segments, language, verbose=None, regroup=False)
 
+    def engine_words(
+        self, samples: np.ndarray, words: list[str], options: AlignmentOptions | None = None
+    ) -> list[TimedWord]:
+        """One stable-ts `align()` pass as the engine returns it, before reconciliation (benchmarks)."""
+        return self._engine_words(samples, words, options or self.defaults, None)
+
     def _engine_words(
         self,
         samples: np.ndarray,
