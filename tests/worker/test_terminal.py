@@ -88,6 +88,8 @@ def test_ctrl_c_ends_with_one_line_and_status_130(tmp_path: Path, whisper_cache:
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
+        # as from a terminal: a suite started in the background inherits SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stderr is not None
     seen = []

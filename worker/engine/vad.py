@@ -83,22 +83,23 @@ def _load() -> Any:
 
 @contextlib.contextmanager
 def _ctrl_c_held() -> Iterator[None]:
-    """Hold a Ctrl-C (SIGINT) until the block ends, then raise it.
+    """Hold a Ctrl-C (SIGINT) until the block ends, then deliver it to the handler it was meant for.
 
     silero-vad's import and loader use bare `except:` clauses (package version, resource lookup),
-    which swallow a KeyboardInterrupt that lands inside them: `timestamp align` then ran to the end
-    after Ctrl-C (seen once in CI, under load). Only the main thread can set handlers."""
-    if threading.current_thread() is not threading.main_thread():
+    which swallow a KeyboardInterrupt that lands inside them: `timestamp align` would run on to the
+    end after Ctrl-C. Only the main thread can set handlers; an ignored SIGINT stays ignored."""
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
         yield
         return
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    caught: list[tuple[int, Any]] = []
+    signal.signal(signal.SIGINT, lambda number, frame: caught.append((number, frame)))
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
     if caught:
-        raise KeyboardInterrupt
+        previous(*caught[0])  # the default handler raises KeyboardInterrupt; the worker's drains
 
 
 def _layout(samples: int) -> tuple[int, int, int]:
