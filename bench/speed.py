@@ -352,13 +352,17 @@ def startup(repeat: int, minutes: float) -> dict[str, Any]:
             "AWS_REGION": "us-east-1",
             "AWS_ENDPOINT_URL": f"http://{host}:{port}",
         }
-        sqs = boto3.client(
-            "sqs",
-            endpoint_url=env["AWS_ENDPOINT_URL"],
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+
+        def client(service: str) -> Any:
+            return boto3.client(
+                service,
+                endpoint_url=env["AWS_ENDPOINT_URL"],
+                region_name="us-east-1",
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
+
+        sqs = client("sqs")
         url = sqs.create_queue(QueueName="startup")["QueueUrl"]
         worker_env = {
             **env,
@@ -385,13 +389,7 @@ def startup(repeat: int, minutes: float) -> dict[str, Any]:
                 noise = f"anoisesrc=d={minutes * 60:g}:c=pink:r=44100:a=0.05"
                 command = [ffmpeg(), "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", noise]
                 subprocess.run([*command, "-ac", "1", "-b:a", "64k", str(mp3)], check=True)
-            s3 = boto3.client(
-                "s3",
-                endpoint_url=env["AWS_ENDPOINT_URL"],
-                region_name="us-east-1",
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",
-            )
+            s3 = client("s3")
             for bucket in ("audio", "text"):
                 s3.create_bucket(Bucket=bucket)
             s3.upload_file(str(mp3), "audio", "lecture.mp3")

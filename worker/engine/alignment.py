@@ -216,7 +216,7 @@ class Aligner:
         def align_piece(
             piece: np.ndarray, piece_words: list[str], report: ProgressCallback | None
         ) -> list[TimedWord]:
-            return reconciled(piece, piece_words, self._engine_words(piece, piece_words, options, report))
+            return reconciled(piece, piece_words, self.engine_words(piece, piece_words, options, report))
 
         if windowed:
 
@@ -248,7 +248,7 @@ class Aligner:
             if options.anchor_first_pass:
                 quick = dataclasses.replace(options, engine={**options.engine, "fast_mode": True})
                 log.info("first pass over %.0f s of audio", duration)
-                first_pass_words = self._engine_words(samples, words, quick, still_at_start)
+                first_pass_words = self.engine_words(samples, words, quick, still_at_start)
                 first_pass, _ = reconcile(words, first_pass_words, duration)
             log.info("aligning in windows")
             timed, doubts = align_in_windows(
@@ -312,17 +312,11 @@ class Aligner:
             return self._model.align_words(samples, segments, language, verbose=None, regroup=False)
 
     def engine_words(
-        self, samples: np.ndarray, words: list[str], options: AlignmentOptions | None = None
-    ) -> list[TimedWord]:
-        """One stable-ts `align()` pass as the engine returns it, before reconciliation (benchmarks)."""
-        return self._engine_words(samples, words, options or self.defaults, None)
-
-    def _engine_words(
         self,
         samples: np.ndarray,
         words: list[str],
         options: AlignmentOptions,
-        progress: ProgressCallback | None,
+        progress: ProgressCallback | None = None,
     ) -> list[TimedWord]:
         """One stable-ts `align()` pass: its words (possibly re-split) with times relative to `samples`."""
         with _quiet_engine():

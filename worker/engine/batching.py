@@ -50,7 +50,7 @@ class WindowEncoder:
         self.calls = 0  # encoder calls made for batches
         self.served = 0  # windows answered from a batch
         self.missed = 0  # windows encoded alone
-        model.encode = MethodType(_encode_from_batches(self), model)
+        model.encode = MethodType(lambda _model, features: self.encode(features), model)
 
     def plan(self, pieces: Sequence[np.ndarray]) -> None:
         """The windows' audio, in the order stable-ts will align them."""
@@ -97,13 +97,6 @@ class WindowEncoder:
             self.calls += 1
             for row, f in zip(_rows(output), chunk, strict=True):
                 self._ready[_key(f)] = row
-
-
-def _encode_from_batches(encoder: WindowEncoder) -> Any:
-    def encode(_model: Any, features: np.ndarray) -> Any:
-        return encoder.encode(features)
-
-    return encode
 
 
 def _rows(output: Any) -> list[tuple[Any, Any]]:
