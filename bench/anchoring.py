@@ -87,8 +87,7 @@ def first_pass(name: str, audio: np.ndarray, words: list[str], duration: float) 
 
         fetch_model("base", Backend.FASTER_WHISPER, REPO / "models")
         aligner = Aligner.load("base", Backend.FASTER_WHISPER, REPO / "models", Device.CPU, "int8")
-        options = AlignmentOptions(engine={"fast_mode": True})
-        heard, _ = reconcile(words, aligner.engine_words(audio, words, options), duration)
+        heard, _ = reconcile(words, aligner.first_pass_words(audio, words, AlignmentOptions()), duration)
         cached.write_text(json.dumps([dataclasses.asdict(w) for w in heard]))
     return [TimedWord(**w) for w in json.loads(cached.read_text())]
 

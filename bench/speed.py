@@ -129,12 +129,12 @@ class Profile:
 
         # Class attributes of the libraries (bench only): the worker's own code runs unchanged.
         whisper = faster_whisper.transcribe.WhisperModel
-        chunks = self.wrap("whisper encoder, 30 s chunks", whisper.encode)
+        chunks = self.wrap("whisper encoder, >= 14 s (first pass, probes, long windows)", whisper.encode)
         windows = self.wrap("whisper encoder, windows", whisper.encode)
 
         def encode(model: Any, features: Any) -> Any:
-            # CTranslate2 encodes a short window for a fraction of a 30 s pass: count them apart
-            return (chunks if features.shape[-1] >= 2900 else windows)(model, features)
+            # CTranslate2 encodes a short window for a fraction of a long piece: count them apart
+            return (chunks if features.shape[-1] >= 1400 else windows)(model, features)
 
         setattr(whisper, "encode", encode)  # noqa: B010
         # find_alignment: CTranslate2's decoder pass and DTW over its cross-attention (one call)

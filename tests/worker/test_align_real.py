@@ -1,5 +1,6 @@
 """The alignment core on real Whisper base weights (CPU): real English speech and Hebrew speech."""
 
+import itertools
 import json
 import os
 import statistics
@@ -75,3 +76,30 @@ def test_cli_aligns_two_local_files(tmp_path: Path, whisper_cache: Path) -> None
     assert again.stderr.strip().splitlines() == [
         f"timestamp: error: output {tmp_path / 'out' / 'jfk.vtt'} exists; pass --overwrite to replace it"
     ]
+
+
+def test_the_first_pass_hears_the_lecture_in_short_chunks(aligner: Aligner, hebrew_lecture: Speech) -> None:
+    """The first pass listens in `CHUNK_SECONDS` pieces (stable-ts reports its progress per piece)
+    and still finds the sentences: every word of the text, the sentence starts near the truth."""
+    from worker.engine.first_pass import CHUNK_SECONDS
+    from worker.inputs.audio import load_audio
+
+    samples = load_audio(hebrew_lecture.wav)
+    words = split_words(hebrew_lecture.text)
+    reports: list[float] = []
+    heard = aligner.first_pass_words(
+        samples, words, AlignmentOptions(language="he"), lambda done, _total: reports.append(done)
+    )
+    spelled = ["".join(w.word.split()) for w in heard]  # stable-ts's words carry their leading space
+    assert "".join(spelled) == "".join(words)  # it may re-split them, never lose text
+    steps = [b - a for a, b in zip([0.0, *reports], reports, strict=False)]
+    assert len(steps) >= hebrew_lecture.duration / CHUNK_SECONDS - 1, reports
+    assert max(steps) <= CHUNK_SECONDS + 0.5, reports  # never a 30 s chunk
+    starts, index = [], 0
+    joined = list(itertools.accumulate(len(w) for w in spelled))  # text length up to each heard word
+    for sentence in hebrew_lecture.sentences:
+        offset = len("".join(words[:index]))  # the heard word where this sentence's text begins
+        first = next(i for i, length in enumerate(joined) if length > offset)
+        starts.append(abs(heard[first].start - sentence.start))
+        index += len(sentence.text.split())
+    assert statistics.median(starts) < 0.5, starts

@@ -23,6 +23,7 @@ from worker.engine.batching import WindowEncoder, default_batch
 from worker.engine.chunking import align_in_windows
 from worker.engine.evidence import Probe, probe_text
 from worker.engine.fidelity import Repairs, TimedWord, reconcile
+from worker.engine.first_pass import hear
 from worker.engine.models import load_model, resolve_model
 from worker.engine.refine import shift_words, snap_to_pauses
 from worker.engine.vad import find_pauses, speech_between
@@ -246,9 +247,8 @@ class Aligner:
 
             first_pass: list[TimedWord] = []
             if options.anchor_first_pass:
-                quick = dataclasses.replace(options, engine={**options.engine, "fast_mode": True})
                 log.info("first pass over %.0f s of audio", duration)
-                first_pass_words = self.engine_words(samples, words, quick, still_at_start)
+                first_pass_words = self.first_pass_words(samples, words, options, still_at_start)
                 first_pass, _ = reconcile(words, first_pass_words, duration)
             log.info("aligning in windows")
             timed, doubts = align_in_windows(
@@ -310,6 +310,25 @@ class Aligner:
         """stable-ts `align_words` over given segments, one result segment per given one."""
         with _quiet_engine():
             return self._model.align_words(samples, segments, language, verbose=None, regroup=False)
+
+    def first_pass_words(
+        self,
+        samples: np.ndarray,
+        words: list[str],
+        options: AlignmentOptions,
+        progress: ProgressCallback | None = None,
+    ) -> list[TimedWord]:
+        """The first pass: where the whole text falls, roughly (stable-ts `align()`, fast_mode; on
+        faster-whisper in shorter chunks, worker.engine.first_pass.hear; the openai backend pads every
+        chunk to 30 s, so shorter ones would not save it anything)."""
+        if not self.model_name.startswith(f"{Backend.FASTER_WHISPER.value}:"):
+            quick = dataclasses.replace(options, engine={**options.engine, "fast_mode": True})
+            return self.engine_words(samples, words, quick, progress)
+        with _quiet_engine():
+            result = hear(self._model, samples, " ".join(words), options.language, progress, **options.engine)
+        if result is None:
+            raise AlignmentFailed("the engine could not align the text with the audio")
+        return _timed_words(result)
 
     def engine_words(
         self,
