@@ -20,7 +20,7 @@ from worker.engine.alignment import Aligner, Alignment, AlignmentOptions, Suspic
 from worker.engine.evidence import Probe
 from worker.engine.fidelity import Repairs, TimedWord
 from worker.inputs.audio import ffmpeg
-from worker.publish.verdict import judge
+from worker.publish.verdict import _SpeechMap, judge
 
 SPEECH = REALDATA / "en_transcript_only"
 HEBREW = (
@@ -164,3 +164,20 @@ def test_a_failed_verdict_publishes_nothing(cloud: Cloud, aligner: Aligner, tmp_
     assert "where no speech is heard" in notice["error"]
     assert notice["quality"]["verdict"] == "failed"
     assert notice["quality"]["suspicious"]
+
+
+def test_speech_seconds_per_span_match_a_direct_sum_over_the_speech_map() -> None:
+    """The running total the verdict reads speech from (linear in the lecture) gives the same
+    seconds as summing every span's overlap, including exact zeros where a word hears no speech."""
+    rng = np.random.default_rng(3)
+    edges = np.cumsum(rng.uniform(0.05, 4.0, 400))
+    spans = [(float(a), float(b)) for a, b in zip(edges[0::2], edges[1::2], strict=False)]
+    starts = rng.uniform(-5.0, edges[-1] + 5.0, 2000)
+    ends = starts + rng.uniform(-0.2, 6.0, 2000)
+    got = _SpeechMap(spans).overlap(list(starts), list(ends))
+    want = [
+        sum(max(0.0, min(e, hi) - max(s, lo)) for s, e in spans) for lo, hi in zip(starts, ends, strict=True)
+    ]
+    assert np.allclose(got, want, atol=1e-9)
+    assert [g == 0 for g in got] == [w == 0 for w in want]
+    assert sum(w == 0 for w in want) > 100  # the words in pauses: the zeros are tested
