@@ -326,9 +326,7 @@ class Aligner:
             return self.engine_words(samples, words, quick, progress)
         with _quiet_engine():
             result = hear(self._model, samples, " ".join(words), options.language, progress, **options.engine)
-        if result is None:
-            raise AlignmentFailed("the engine could not align the text with the audio")
-        return _timed_words(result)
+        return _aligned_words(result)
 
     def engine_words(
         self,
@@ -348,9 +346,7 @@ class Aligner:
                 progress_callback=progress,
                 **options.engine,
             )
-        if result is None:
-            raise AlignmentFailed("the engine could not align the text with the audio")
-        return _timed_words(result)
+        return _aligned_words(result)
 
 
 @contextlib.contextmanager
@@ -361,6 +357,13 @@ def _quiet_engine() -> Iterator[None]:
         yield
     for warning in caught:
         log.warning("stable-ts: %s", warning.message)
+
+
+def _aligned_words(result: Any) -> list[TimedWord]:
+    """A stable-ts `align()` result's words; None (nothing aligned) fails the job."""
+    if result is None:
+        raise AlignmentFailed("the engine could not align the text with the audio")
+    return _timed_words(result)
 
 
 def _timed_words(result: Any) -> list[TimedWord]:

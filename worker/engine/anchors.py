@@ -186,7 +186,7 @@ def place_pauses(
             rows, n_words, k = rows[valid], n_words[valid], k[valid]
             cells += k.size
             log_rate = prev.log_rate[rows]
-            expected = rate * np.exp(log_rate) * np.maximum(cum[k] - cum[prev.ks[rows]], 1e-9)
+            expected = rate * np.exp(log_rate) * np.maximum(cum[k] - base[rows], 1e-9)
             residual = np.log(max(d, 1e-3) / expected)
             fit = residual**2 / (2 * (SIGMA**2 + SHORT_SIGMA / np.maximum(n_words, 1)))
             wordless = (

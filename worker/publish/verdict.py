@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -105,17 +105,15 @@ def _range(words: list[TimedWord], first: int, end: int, reason: str) -> Suspici
     return Suspicious(words[first].start, words[end - 1].end, first, end, reason)
 
 
+_At = TypeVar("_At", int, float)  # a span's edges: word indexes or seconds
+
+
 class _SpeechMap:
     """Seconds of speech inside [start, end] for any span, by a running total over the speech spans
     (summing over every span per word took 20 CPU s for a 60-minute lecture)."""
 
     def __init__(self, spans: Sequence[tuple[float, float]]) -> None:
-        merged: list[list[float]] = []
-        for s, e in sorted(spans):
-            if merged and s <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], e)
-            elif e > s:
-                merged.append([s, e])
+        merged = _merged(spans)
         self._starts = np.array([s for s, _ in merged], dtype=float)
         self._ends = np.array([e for _, e in merged], dtype=float)
         self._before = np.concatenate([[0.0], np.cumsum(self._ends - self._starts)])
@@ -124,7 +122,7 @@ class _SpeechMap:
         """Speech seconds before each time in `t`."""
         i = np.searchsorted(self._starts, t, side="right")  # spans starting at or before t
         last = np.maximum(i - 1, 0)
-        inside = np.clip(t - self._starts[last], 0.0, (self._ends - self._starts)[last]) if i.size else t
+        inside = np.clip(t - self._starts[last], 0.0, (self._ends - self._starts)[last])
         out: np.ndarray = np.where(i > 0, self._before[last] + inside, 0.0)
         return out
 
@@ -174,9 +172,9 @@ def _uncovered(words: list[TimedWord], speech: Sequence[tuple[float, float]]) ->
     return gaps
 
 
-def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Overlapping or touching (first, end) word spans joined."""
-    joined: list[tuple[int, int]] = []
+def _merged(spans: Iterable[tuple[_At, _At]]) -> list[tuple[_At, _At]]:
+    """Overlapping or touching spans joined: (first, end) word spans, or speech in seconds."""
+    joined: list[tuple[_At, _At]] = []
     for first, end in sorted(spans):
         if joined and first <= joined[-1][1]:
             joined[-1] = (joined[-1][0], max(joined[-1][1], end))
