@@ -57,6 +57,26 @@ def _probability(*parts: tuple[float, float]) -> np.ndarray:
     return np.concatenate([np.full(round(s / FRAME_SECONDS), p, np.float32) for s, p in parts])
 
 
+def test_a_direction_stuck_on_speech_is_outvoted_and_decay_tails_are_still_cut() -> None:
+    """Each direction lags 0.25 s at the edges it is slow at (the minimum cuts that), and the reversed
+    pass hears nothing for 5 s of plain speech, as it did in a reverberant lecture: that is no pause."""
+    timeline = [(3.0, True), (1.0, False), (6.0, True), (1.0, False), (2.0, True)]
+    tail = round(0.25 / FRAME_SECONDS)
+    speech = np.concatenate([np.full(round(s / FRAME_SECONDS), on) for s, on in timeline])
+    forward = np.where(speech, 0.95, 0.02).astype(np.float32)
+    backward = forward.copy()
+    for end in np.flatnonzero(speech[:-1] & ~speech[1:]) + 1:
+        forward[end : end + tail] = 0.8  # decays after speech stops
+    for start in np.flatnonzero(~speech[:-1] & speech[1:]) + 1:
+        backward[start - tail : start] = 0.8  # (reversed) decays before speech starts
+    stuck = slice(round(4.5 / FRAME_SECONDS), round(9.5 / FRAME_SECONDS))
+    backward[stuck] = 0.03
+
+    assert len(pauses(np.minimum(forward, backward))) == 3  # the plain minimum: a 5 s "pause" in speech
+    found = pauses(vad.combined(forward, backward))
+    assert [(round(p.start, 1), round(p.end, 1)) for p in found] == [(3.0, 4.0), (10.0, 11.0)]
+
+
 def test_only_sure_pauses_anchor_and_dips_inside_speech_do_not() -> None:
     """In noise or echo the probability sags inside words (0.15–0.3) without reaching a real pause's
     near-zero: those runs are still pauses (refinement may use them) but not reliable ones."""

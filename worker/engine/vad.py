@@ -2,9 +2,14 @@
 
 Silero's speech probability rises sharply when speech starts but decays over 100–300 ms after it
 stops (it is a recurrent network). Running it a second time on the time-reversed audio gives the
-mirror image, sharp at speech ends; the minimum of the two is sharp at both edges. A pause is a run
-of frames (32 ms) whose probability is below a threshold for at least a minimum duration, its
-edges tightened to where the probability is below a lower one.
+mirror image, sharp at speech ends; the minimum of the two is sharp at both edges. But a recurrent
+network can also get stuck: in echo, one direction sometimes hears nothing for many seconds of
+plain speech (the reversed pass over 25 s of a reverberant lecture, the forward pass over the first
+sentences after a music intro), and the minimum then reports one long "pause" there, on which the
+anchoring put the text up to 24 s off. Where the two directions disagree for longer than any decay
+tail (`DISAGREE_SECONDS`), the one that hears speech is believed (`combined`).
+A pause is a run of frames (32 ms) whose probability is below a threshold for at least a minimum
+duration, its edges tightened to where the probability is below a lower one.
 
 The audio is cut into rows of `ROW_SECONDS` (plus `CONTEXT_SECONDS` of lead-in, discarded, so each
 row's recurrent state has settled) and both directions run batched, `ROWS_PER_BATCH` rows of each
@@ -38,6 +43,10 @@ LEVEL_FACTOR = 3.0
 SURE_PAUSE_SECONDS = 1.0
 SURE_PAUSES_MIN = 10
 LEVEL_CEILING = 0.2
+SPEECH = 0.5  # a frame is speech at or above this probability
+# One direction hearing speech and the other not for longer than this is not a decay tail (≤ 0.3 s on
+# clean speech, where disagreements longer than 0.4 s cover ~1 s in 30 minutes) but a stuck direction.
+DISAGREE_SECONDS = 0.4
 # An edge of a pause whose probability stays above the limit for longer than this is not a pause
 # edge but speech the model hears poorly (echo): the pause's sure core starts (or ends) after it.
 SAG_SECONDS = 0.2
@@ -159,7 +168,20 @@ def speech_probability(
             n = end - first
             p_forward[first * per_row : end * per_row] = probs[:n].reshape(-1)
             p_backward[first * per_row : end * per_row] = probs[n:].reshape(-1)
-    out: np.ndarray = np.minimum(p_forward[:frames], p_backward[:frames][::-1])
+    return combined(p_forward[:frames], p_backward[:frames][::-1])
+
+
+def combined(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
+    """Per frame, the minimum of the two directions (sharp at both edges), except in runs where only
+    one of them hears speech for longer than DISAGREE_SECONDS: there the one that does (the other
+    is stuck, see the module docstring)."""
+    out: np.ndarray = np.minimum(forward, backward)
+    split = (forward >= SPEECH) != (backward >= SPEECH)
+    edges = np.flatnonzero(np.diff(np.r_[0, split.astype(np.int8), 0]))
+    firsts, ends = edges[::2], edges[1::2]
+    for first, end in zip(firsts, ends, strict=True):
+        if (end - first) * FRAME_SECONDS > DISAGREE_SECONDS:
+            out[first:end] = np.maximum(forward[first:end], backward[first:end])
     return out
 
 
@@ -185,7 +207,7 @@ def level_limit(levels: np.ndarray, durations: np.ndarray) -> float:
 
 
 def pauses(
-    probability: np.ndarray, threshold: float = 0.5, min_duration: float = 0.1, edge_threshold: float = 0.2
+    probability: np.ndarray, threshold: float = SPEECH, min_duration: float = 0.1, edge_threshold: float = 0.2
 ) -> list[Pause]:
     """Runs of frames below `threshold` lasting at least `min_duration` seconds, their edges then
     tightened to where the probability falls below `edge_threshold` (hysteresis: the decision is
@@ -234,7 +256,7 @@ def reliable(found: Sequence[Pause]) -> list[Pause]:
 
 def find_pauses(
     samples: np.ndarray,
-    threshold: float = 0.5,
+    threshold: float = SPEECH,
     min_duration: float = 0.1,
     device: str = "cpu",
     check: Callable[[], None] | None = None,
