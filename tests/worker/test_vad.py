@@ -57,24 +57,30 @@ def _probability(*parts: tuple[float, float]) -> np.ndarray:
     return np.concatenate([np.full(round(s / FRAME_SECONDS), p, np.float32) for s, p in parts])
 
 
-def test_a_direction_stuck_on_speech_is_outvoted_and_decay_tails_are_still_cut() -> None:
-    """Each direction lags 0.25 s at the edges it is slow at (the minimum cuts that), and the reversed
-    pass hears nothing for 5 s of plain speech, as it did in a reverberant lecture: that is no pause."""
-    timeline = [(3.0, True), (1.0, False), (6.0, True), (1.0, False), (2.0, True)]
-    tail = round(0.25 / FRAME_SECONDS)
-    speech = np.concatenate([np.full(round(s / FRAME_SECONDS), on) for s, on in timeline])
+def test_a_direction_stuck_on_silence_is_outvoted_and_lags_are_still_cut() -> None:
+    """Each direction lags at the edges it is slow at (0.25 s, and a 0.9 s breath before the last
+    phrase that only the reversed pass hears): the minimum cuts those. But the reversed pass hears
+    nothing for 5 s of plain speech, as it did in a reverberant lecture, and the forward pass
+    nothing of a whole 2 s phrase, as after a music intro: neither is a pause."""
+    timeline = [(3.0, True), (1.0, False), (6.0, True), (1.5, False), (2.0, True), (2.0, False), (2.0, True)]
+    frames = [round(s / FRAME_SECONDS) for s, _ in timeline]
+    speech = np.concatenate([np.full(n, on) for n, (_, on) in zip(frames, timeline, strict=True)])
     forward = np.where(speech, 0.95, 0.02).astype(np.float32)
     backward = forward.copy()
+    tail = round(0.25 / FRAME_SECONDS)
     for end in np.flatnonzero(speech[:-1] & ~speech[1:]) + 1:
         forward[end : end + tail] = 0.8  # decays after speech stops
     for start in np.flatnonzero(~speech[:-1] & speech[1:]) + 1:
         backward[start - tail : start] = 0.8  # (reversed) decays before speech starts
-    stuck = slice(round(4.5 / FRAME_SECONDS), round(9.5 / FRAME_SECONDS))
-    backward[stuck] = 0.03
+    at = np.cumsum([0, *frames])  # first frame of each part
+    backward[at[5] - round(0.9 / FRAME_SECONDS) : at[5]] = 0.9  # a breath before the last phrase
+    backward[at[2] + round(0.5 / FRAME_SECONDS) : at[3] - round(0.5 / FRAME_SECONDS)] = 0.03  # stuck
+    forward[at[4] : at[5] + tail] = 0.05  # stuck over a whole phrase
 
-    assert len(pauses(np.minimum(forward, backward))) == 3  # the plain minimum: a 5 s "pause" in speech
-    found = pauses(vad.combined(forward, backward))
-    assert [(round(p.start, 1), round(p.end, 1)) for p in found] == [(3.0, 4.0), (10.0, 11.0)]
+    plain = pauses(np.minimum(forward, backward))  # a 5 s "pause" in speech, one over a phrase
+    assert [(round(p.start, 1), round(p.end, 1)) for p in plain] == [(3.0, 4.0), (4.5, 9.5), (10.0, 15.5)]
+    found = pauses(vad.combined(forward, backward))  # (the stuck phrase starts with its early rise)
+    assert [(round(p.start, 1), round(p.end, 1)) for p in found] == [(3.0, 4.0), (10.0, 11.3), (13.5, 15.5)]
 
 
 def test_only_sure_pauses_anchor_and_dips_inside_speech_do_not() -> None:

@@ -6,8 +6,8 @@ mirror image, sharp at speech ends; the minimum of the two is sharp at both edge
 network can also get stuck: in echo, one direction sometimes hears nothing for many seconds of
 plain speech (the reversed pass over 25 s of a reverberant lecture, the forward pass over the first
 sentences after a music intro), and the minimum then reports one long "pause" there, on which the
-anchoring put the text up to 24 s off. Where the two directions disagree for longer than any decay
-tail (`DISAGREE_SECONDS`), the one that hears speech is believed (`combined`).
+anchoring put the text up to 24 s off. Where the two directions disagree in a way no decay tail
+explains, the one that hears speech is believed (`combined`).
 A pause is a run of frames (32 ms) whose probability is below a threshold for at least a minimum
 duration, its edges tightened to where the probability is below a lower one.
 
@@ -44,9 +44,11 @@ SURE_PAUSE_SECONDS = 1.0
 SURE_PAUSES_MIN = 10
 LEVEL_CEILING = 0.2
 SPEECH = 0.5  # a frame is speech at or above this probability
-# One direction hearing speech and the other not for longer than this is not a decay tail (≤ 0.3 s on
-# clean speech, where disagreements longer than 0.4 s cover ~1 s in 30 minutes) but a stuck direction.
-DISAGREE_SECONDS = 0.4
+# One direction hearing speech and the other not: a lag (decay tail, early rise) lasts 0.1-0.3 s on
+# clean speech and up to 1 s on real speech (a breath before a phrase); a run longer than
+# LAG_SECONDS that is not shaped like a lag, or any run longer than STUCK_SECONDS, is a stuck direction.
+LAG_SECONDS = 0.4
+STUCK_SECONDS = 1.5
 # An edge of a pause whose probability stays above the limit for longer than this is not a pause
 # edge but speech the model hears poorly (echo): the pause's sure core starts (or ends) after it.
 SAG_SECONDS = 0.2
@@ -173,14 +175,26 @@ def speech_probability(
 
 def combined(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     """Per frame, the minimum of the two directions (sharp at both edges), except in runs where only
-    one of them hears speech for longer than DISAGREE_SECONDS: there the one that does (the other
-    is stuck, see the module docstring)."""
+    one of them hears speech and that is no lag (see the module docstring): there the one that does.
+
+    A lag has a shape: the forward pass's decay follows speech both directions heard, the reversed
+    pass's early rise precedes it, and either is short. A run shaped otherwise (forward hearing
+    speech right after a pause, say) and longer than LAG_SECONDS, or any run longer than
+    STUCK_SECONDS, is a direction stuck on silence."""
     out: np.ndarray = np.minimum(forward, backward)
-    split = (forward >= SPEECH) != (backward >= SPEECH)
+    heard_forward, heard_backward = forward >= SPEECH, backward >= SPEECH
+    both = heard_forward & heard_backward
+    split = heard_forward != heard_backward
     edges = np.flatnonzero(np.diff(np.r_[0, split.astype(np.int8), 0]))
-    firsts, ends = edges[::2], edges[1::2]
-    for first, end in zip(firsts, ends, strict=True):
-        if (end - first) * FRAME_SECONDS > DISAGREE_SECONDS:
+    for first, end in zip(edges[::2], edges[1::2], strict=True):
+        seconds = (end - first) * FRAME_SECONDS
+        if seconds <= LAG_SECONDS:
+            continue
+        if heard_forward[first]:
+            lag = first > 0 and bool(both[first - 1])  # decaying after speech
+        else:
+            lag = end < len(both) and bool(both[end])  # rising before speech
+        if seconds > STUCK_SECONDS or not lag:
             out[first:end] = np.maximum(forward[first:end], backward[first:end])
     return out
 
