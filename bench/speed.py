@@ -220,14 +220,14 @@ def measure(run: str, minutes: float) -> dict[str, Any]:
     else:
         alignment = aligner.align(load_audio(mp3), text)
         render(alignment, text, {"audio_key": mp3.name, "text_key": txt.name})
+    decode_cpu = _children_cpu() - children  # ffmpeg's decode (a child process) is the job's work too
     report: dict[str, Any] = {
         "run": run,
         "minutes": minutes,
         "audio_s": round(len(samples) / SAMPLE_RATE, 1),
         "wall_s": round(time.perf_counter() - wall, 2),
-        # ffmpeg's decode (a child process) is the job's work too
-        "cpu_s": round(time.process_time() - cpu + _children_cpu() - children, 2),
-        "child_cpu_s": round(_children_cpu() - children, 2),
+        "cpu_s": round(time.process_time() - cpu + decode_cpu, 2),
+        "child_cpu_s": round(decode_cpu, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
     if run == "defaults":

@@ -184,9 +184,7 @@ def combined(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     out: np.ndarray = np.minimum(forward, backward)
     heard_forward, heard_backward = forward >= SPEECH, backward >= SPEECH
     both = heard_forward & heard_backward
-    split = heard_forward != heard_backward
-    edges = np.flatnonzero(np.diff(np.r_[0, split.astype(np.int8), 0]))
-    for first, end in zip(edges[::2], edges[1::2], strict=True):
+    for first, end in _runs(heard_forward != heard_backward):
         seconds = (end - first) * FRAME_SECONDS
         if seconds <= LAG_SECONDS:
             continue
@@ -197,6 +195,12 @@ def combined(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
         if seconds > STUCK_SECONDS or not lag:
             out[first:end] = np.maximum(forward[first:end], backward[first:end])
     return out
+
+
+def _runs(mask: np.ndarray) -> zip[tuple[int, int]]:
+    """(first, end) frame of each run of True in `mask`."""
+    edges = np.flatnonzero(np.diff(np.r_[False, mask, False].astype(np.int8)))
+    return zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True)
 
 
 def warm_up(device: str = "cpu") -> None:
@@ -228,10 +232,8 @@ def pauses(
     made at `threshold`, the edges where the model is sure; on the bench this moves pause edges
     from 53 % to 66 % within 50 ms on real speech). Each with its level and, where an edge sags
     (above the recording's `level_limit` for more than SAG_SECONDS), its sure core."""
-    quiet = np.r_[False, probability < threshold, False]
-    edges = np.flatnonzero(np.diff(quiet.astype(np.int8)))
     runs = []
-    for first, last in zip(edges[::2], edges[1::2], strict=True):
+    for first, last in _runs(probability < threshold):
         if (last - first) * FRAME_SECONDS < min_duration:
             continue
         core = np.flatnonzero(probability[first:last] < edge_threshold)
