@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import threading
 
 import numpy as np
 import pytest
+import torch
 
 from bench.hebrew import Espeak, resample, trim_bounds
 from worker.engine import vad
@@ -50,6 +54,50 @@ def test_rows_in_small_batches_give_the_same_probabilities_and_pauses() -> None:
     found = pauses(whole)
     for start, end in gaps[:-1]:  # every silence between two sentences is a pause, at its place
         assert any(abs(p.start - start) < 0.3 and abs(p.end - end) < 0.3 for p in found), (start, found)
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def test_a_cancel_stops_both_directions_from_the_calling_thread() -> None:
+    """On a CPU the reversed pass runs in a thread of its own; the cancel hook (a job's progress
+    callback) is called only in the caller's thread, and when it raises both passes stop, torch's
+    thread count is put back and the VAD is free for the next job."""
+    audio = np.random.default_rng(1).normal(0, 0.1, 70 * SAMPLE_RATE).astype(np.float32)
+    callers: set[threading.Thread] = set()
+    calls = [0]
+
+    def cancel_on_the_third_call() -> None:
+        callers.add(threading.current_thread())
+        calls[0] += 1
+        if calls[0] == 3:
+            raise _Cancelled
+
+    threads = torch.get_num_threads()
+    with pytest.raises(_Cancelled):
+        speech_probability(audio, check=cancel_on_the_third_call)
+    assert callers == {threading.current_thread()}
+    assert not [t for t in threading.enumerate() if t.name.startswith("vad")]  # the reversed pass stopped
+    assert torch.get_num_threads() == threads
+    assert len(speech_probability(audio[: 5 * SAMPLE_RATE])) == 5 * SAMPLE_RATE // FRAME
+
+
+def test_loading_silero_keeps_the_thread_count_the_worker_set() -> None:
+    """silero_vad's import sets torch's threads to 1 for the whole process, which would leave the
+    openai backend's Whisper on one core whatever CPU_THREADS says (a fresh process: the import
+    runs once)."""
+    script = (
+        "import numpy as np, torch\n"
+        "torch.set_num_threads(3)\n"
+        "from worker.engine import vad\n"
+        "vad.speech_probability(np.zeros(16000, np.float32))\n"
+        "print(torch.get_num_threads())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.split() == ["3"]
 
 
 def _probability(*parts: tuple[float, float]) -> np.ndarray:

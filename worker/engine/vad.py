@@ -12,9 +12,12 @@ A pause is a run of frames (32 ms) whose probability is below a threshold for at
 duration, its edges tightened to where the probability is below a lower one.
 
 The audio is cut into rows of `ROW_SECONDS` (plus `CONTEXT_SECONDS` of lead-in, discarded, so each
-row's recurrent state has settled) and both directions run batched, `ROWS_PER_BATCH` rows of each
-at a time: memory stays bounded, ~30 s of steps per batch on a GPU, and about 0.7 % of the audio's
-length in CPU time on 2 cores.
+row's recurrent state has settled) and the rows run batched, up to `ROWS_PER_BATCH` at a time, their
+samples copied in blocks of `BLOCK_STEPS` frames: memory stays bounded (a few MB) however long the
+audio. On a CPU the two directions run side by side, each in its own thread on one torch thread:
+a 32 ms step is too small a matrix for two torch threads to share well (a 60-minute lecture: 10 CPU s
+in 5 s wall this way, 15 CPU s in 8 s on two torch threads, 10 CPU s in 10 s on one). On a GPU both
+directions share one batch.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +37,10 @@ FRAME = 512  # samples per Silero frame at 16 kHz (32 ms)
 FRAME_SECONDS = FRAME / SAMPLE_RATE
 ROW_SECONDS = 30.0
 CONTEXT_SECONDS = 2.0
-ROWS_PER_BATCH = 32  # rows per model batch and direction (~16 min of audio, ~130 MB): never the whole audio
+ROWS_PER_BATCH = (
+    128  # rows per model batch and direction (~64 min of audio): bigger batches cost less CPU per row
+)
+BLOCK_STEPS = 64  # frames of every row copied at a time (a batch's samples are never copied whole)
 CHECK_EVERY_FRAMES = 64  # how often (in frame steps) `check` may stop a long VAD run (a job's cancel hook)
 # A pause may anchor the text when its mean speech probability (its level) is at most MAX_LEVEL, or
 # LEVEL_FACTOR × the median level of the recording's pauses of ≥ SURE_PAUSE_SECONDS where that is
@@ -53,7 +60,7 @@ STUCK_SECONDS = 1.5
 # edge but speech the model hears poorly (echo): the pause's sure core starts (or ends) after it.
 SAG_SECONDS = 0.2
 
-_model: Any = None
+_models: list[Any] = []  # Silero is stateful (recurrent state between calls): one per concurrent lane
 _lock = threading.Lock()
 
 
@@ -81,15 +88,21 @@ class Pause:
         return Pause(start, end, self.level)
 
 
-def _load() -> Any:
-    global _model
+def _load(count: int = 1) -> list[Any]:
+    """`count` Silero models (loaded once each, ~50 ms; the first is the one a single lane uses)."""
+    import torch
+
     with _lock:
-        if _model is None:
+        while len(_models) < count:
+            threads = torch.get_num_threads()
             with _ctrl_c_held():
                 from silero_vad import load_silero_vad
 
-                _model = load_silero_vad()
-    return _model
+                _models.append(load_silero_vad())
+            # silero_vad's import sets torch's threads to 1 for the whole process (the openai
+            # backend's Whisper with them): put back what CPU_THREADS set
+            torch.set_num_threads(threads)
+        return _models[:count]
 
 
 @contextlib.contextmanager
@@ -120,15 +133,72 @@ def _layout(samples: int) -> tuple[int, int, int]:
     return count, row, int(CONTEXT_SECONDS * SAMPLE_RATE) // FRAME * FRAME
 
 
-def _rows(samples: np.ndarray, first: int, end: int, row: int, context: int) -> np.ndarray:
-    """Rows first..end-1 (each with its lead-in; zeros outside the audio), copied from `samples`
-    (which may be a reversed view): only these rows are ever in memory at once."""
-    out = np.zeros((end - first, context + row), np.float32)
-    for i in range(first, end):
-        lo, hi = i * row - context, (i + 1) * row
-        piece = samples[max(lo, 0) : hi]
-        out[i - first, max(-lo, 0) : max(-lo, 0) + len(piece)] = piece
+def _block(signal: np.ndarray, rows: range, row: int, context: int, first: int, end: int) -> np.ndarray:
+    """Samples first..end-1 of each of `rows` (row i starts `context` samples before i * row; zeros
+    outside the signal, which may be a reversed view): one block of steps, not the whole batch."""
+    out = np.zeros((len(rows), end - first), np.float32)
+    for k, i in enumerate(rows):
+        lo, hi = i * row - context + first, i * row - context + end
+        piece = signal[max(lo, 0) : max(hi, 0)]
+        out[k, max(-lo, 0) : max(-lo, 0) + len(piece)] = piece
     return out
+
+
+class _Stopped(Exception):
+    """The other lane failed or was cancelled: this one stops too."""
+
+
+def _lane(
+    model: Any,
+    signals: Sequence[np.ndarray],
+    layout: tuple[int, int, int],
+    device: str,
+    rows_per_batch: int,
+    check: Callable[[], None],
+) -> list[np.ndarray]:
+    """Per signal, the probability of every frame of its rows (lead-ins dropped): the signals' rows
+    stacked in one batch, stepped through `model` (Silero's own audio_forward loop, same results,
+    with a point every CHECK_EVERY_FRAMES steps where `check` may raise to stop)."""
+    import torch
+
+    count, row, context = layout
+    per_row, skip = row // FRAME, context // FRAME
+    out = [np.empty(count * per_row, np.float32) for _ in signals]
+    block = BLOCK_STEPS * FRAME
+    with torch.inference_mode():  # thread-local: entered in the lane's own thread
+        model.to(device)
+        for first in range(0, count, rows_per_batch):
+            rows = range(first, min(first + rows_per_batch, count))
+            model.reset_states()
+            steps: list[Any] = []
+            for offset in range(0, context + row, block):
+                stop = min(offset + block, context + row)
+                samples = np.concatenate([_block(s, rows, row, context, offset, stop) for s in signals])
+                batch = torch.from_numpy(samples).to(device)
+                for start in range(0, stop - offset, FRAME):
+                    if len(steps) % CHECK_EVERY_FRAMES == 0:
+                        check()
+                    steps.append(model(batch[:, start : start + FRAME], SAMPLE_RATE))
+            probs = torch.cat(steps, dim=1)[:, skip : skip + per_row].float().cpu().numpy()
+            for k, probabilities in enumerate(out):
+                probabilities[first * per_row : rows.stop * per_row] = probs[
+                    k * len(rows) : (k + 1) * len(rows)
+                ].reshape(-1)
+    return out
+
+
+@contextlib.contextmanager
+def _torch_threads(count: int) -> Iterator[None]:
+    """torch's intra-op threads set to `count` for the block (a process-wide setting: the VAD holds
+    `_lock`, and nothing else in a job runs torch meanwhile)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def speech_probability(
@@ -137,40 +207,41 @@ def speech_probability(
     check: Callable[[], None] | None = None,
     rows_per_batch: int = ROWS_PER_BATCH,
 ) -> np.ndarray:
-    """Per 32 ms frame, the speech probability, sharp at both edges (min of forward and reversed).
+    """Per 32 ms frame, the speech probability, sharp at both edges (`combined` forward and reversed).
 
-    Rows go through the model `rows_per_batch` at a time (each direction), so memory stays bounded
-    (~4 MB per row) whatever the length of the audio.
-    `check` is called every CHECK_EVERY_FRAMES steps and may raise to stop (a job's cancel hook)."""
-    import torch
-
-    model = _load()
+    Rows go through the model `rows_per_batch` at a time, their samples copied a block of steps at
+    a time, so memory stays bounded whatever the length of the audio.
+    `check` is called every CHECK_EVERY_FRAMES steps, in the calling thread, and may raise to stop
+    (a job's cancel hook)."""
     frames = len(samples) // FRAME
     if frames == 0:
         return np.zeros(0, np.float32)
     audio = samples[: frames * FRAME]
-    count, row, context = _layout(len(audio))
-    per_row, skip = row // FRAME, context // FRAME
-    p_forward = np.empty(count * per_row, np.float32)
-    p_backward = np.empty(count * per_row, np.float32)
-    with _lock, torch.inference_mode():
-        model.to(device)
-        for first in range(0, count, rows_per_batch):
-            end = min(first + rows_per_batch, count)
-            rows = [_rows(audio, first, end, row, context), _rows(audio[::-1], first, end, row, context)]
-            batch = torch.from_numpy(np.concatenate(rows)).to(device)
-            model.reset_states()
-            # Silero's own audio_forward loop (same results), with a point where a cancelled job can stop.
-            steps = []
-            for step, start in enumerate(range(0, batch.shape[1], FRAME)):
-                if check is not None and step % CHECK_EVERY_FRAMES == 0:
-                    check()
-                steps.append(model(batch[:, start : start + FRAME], SAMPLE_RATE))
-            probs = torch.cat(steps, dim=1)[:, skip : skip + per_row].float().cpu().numpy()
-            n = end - first
-            p_forward[first * per_row : end * per_row] = probs[:n].reshape(-1)
-            p_backward[first * per_row : end * per_row] = probs[n:].reshape(-1)
-    return combined(p_forward[:frames], p_backward[:frames][::-1])
+    layout = _layout(len(audio))
+    check = check or (lambda: None)
+    if device != "cpu":  # one batch of both directions: the GPU's steps are launches, not arithmetic
+        (model,) = _load(1)
+        with _lock:
+            forward, backward = _lane(model, [audio, audio[::-1]], layout, device, rows_per_batch, check)
+        return combined(forward[:frames], backward[:frames][::-1])
+    forward_model, backward_model = _load(2)
+    stopped = threading.Event()
+
+    def stop_if_told() -> None:
+        if stopped.is_set():
+            raise _Stopped
+
+    with _lock, _torch_threads(1), ThreadPoolExecutor(1, thread_name_prefix="vad") as pool:
+        reversed_run = pool.submit(
+            _lane, backward_model, [audio[::-1]], layout, device, rows_per_batch, stop_if_told
+        )
+        try:
+            (forward,) = _lane(forward_model, [audio], layout, device, rows_per_batch, check)
+        except BaseException:
+            stopped.set()  # the reversed lane stops at its next check; the pool waits for it
+            raise
+        (backward,) = reversed_run.result()
+    return combined(forward[:frames], backward[:frames][::-1])
 
 
 def combined(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
