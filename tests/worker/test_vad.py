@@ -51,6 +51,11 @@ def test_rows_in_small_batches_give_the_same_probabilities_and_pauses() -> None:
     one_row_at_a_time = speech_probability(audio, rows_per_batch=1)
     assert len(whole) == len(audio) // FRAME
     np.testing.assert_allclose(one_row_at_a_time, whole, atol=1e-5)
+    # a GPU's path (both directions in one batch, one lane), run here on the CPU
+    whole_frames = audio[: len(whole) * FRAME]
+    both_in_one_batch = vad._batched_directions(whole_frames, "cpu", lambda: None, 2)
+    one_batch = vad.combined(both_in_one_batch[0][: len(whole)], both_in_one_batch[1][: len(whole)][::-1])
+    np.testing.assert_allclose(one_batch, whole, atol=1e-5)
     found = pauses(whole)
     for start, end in gaps[:-1]:  # every silence between two sentences is a pause, at its place
         assert any(abs(p.start - start) < 0.3 and abs(p.end - end) < 0.3 for p in found), (start, found)

@@ -217,14 +217,26 @@ def speech_probability(
     if frames == 0:
         return np.zeros(0, np.float32)
     audio = samples[: frames * FRAME]
-    layout = _layout(len(audio))
-    check = check or (lambda: None)
-    if device != "cpu":  # one batch of both directions: the GPU's steps are launches, not arithmetic
-        (model,) = _load(1)
-        with _lock:
-            forward, backward = _lane(model, [audio, audio[::-1]], layout, device, rows_per_batch, check)
-        return combined(forward[:frames], backward[:frames][::-1])
+    directions = _parallel_directions if device == "cpu" else _batched_directions
+    forward, backward = directions(audio, device, check or (lambda: None), rows_per_batch)
+    return combined(forward[:frames], backward[:frames][::-1])
+
+
+def _batched_directions(
+    audio: np.ndarray, device: str, check: Callable[[], None], rows_per_batch: int
+) -> list[np.ndarray]:
+    """Both directions in one batch (a GPU: its steps cost launches, not arithmetic)."""
+    (model,) = _load(1)
+    with _lock:
+        return _lane(model, [audio, audio[::-1]], _layout(len(audio)), device, rows_per_batch, check)
+
+
+def _parallel_directions(
+    audio: np.ndarray, device: str, check: Callable[[], None], rows_per_batch: int
+) -> list[np.ndarray]:
+    """The reversed direction in a thread of its own, both on one torch thread (a CPU)."""
     forward_model, backward_model = _load(2)
+    layout = _layout(len(audio))
     stopped = threading.Event()
 
     def stop_if_told() -> None:
@@ -241,7 +253,7 @@ def speech_probability(
             stopped.set()  # the reversed lane stops at its next check; the pool waits for it
             raise
         (backward,) = reversed_run.result()
-    return combined(forward[:frames], backward[:frames][::-1])
+    return [forward, backward]
 
 
 def combined(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
