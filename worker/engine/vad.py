@@ -37,9 +37,7 @@ FRAME = 512  # samples per Silero frame at 16 kHz (32 ms)
 FRAME_SECONDS = FRAME / SAMPLE_RATE
 ROW_SECONDS = 30.0
 CONTEXT_SECONDS = 2.0
-ROWS_PER_BATCH = (
-    128  # rows per model batch and direction (~64 min of audio): bigger batches cost less CPU per row
-)
+ROWS_PER_BATCH = 128  # rows per batch and direction (~64 min): a call costs ~0.6 ms + ~45 µs a row on a CPU
 BLOCK_STEPS = 64  # frames of every row copied at a time (a batch's samples are never copied whole)
 CHECK_EVERY_FRAMES = 64  # how often (in frame steps) `check` may stop a long VAD run (a job's cancel hook)
 # A pause may anchor the text when its mean speech probability (its level) is at most MAX_LEVEL, or
@@ -133,13 +131,13 @@ def _layout(samples: int) -> tuple[int, int, int]:
     return count, row, int(CONTEXT_SECONDS * SAMPLE_RATE) // FRAME * FRAME
 
 
-def _block(signal: np.ndarray, rows: range, row: int, context: int, first: int, end: int) -> np.ndarray:
+def _block(audio: np.ndarray, rows: range, row: int, context: int, first: int, end: int) -> np.ndarray:
     """Samples first..end-1 of each of `rows` (row i starts `context` samples before i * row; zeros
-    outside the signal, which may be a reversed view): one block of steps, not the whole batch."""
+    outside the audio, which may be a reversed view): one block of steps, not the whole batch."""
     out = np.zeros((len(rows), end - first), np.float32)
     for k, i in enumerate(rows):
         lo, hi = i * row - context + first, i * row - context + end
-        piece = signal[max(lo, 0) : max(hi, 0)]
+        piece = audio[max(lo, 0) : max(hi, 0)]
         out[k, max(-lo, 0) : max(-lo, 0) + len(piece)] = piece
     return out
 
@@ -181,9 +179,8 @@ def _lane(
                     steps.append(model(batch[:, start : start + FRAME], SAMPLE_RATE))
             probs = torch.cat(steps, dim=1)[:, skip : skip + per_row].float().cpu().numpy()
             for k, probabilities in enumerate(out):
-                probabilities[first * per_row : rows.stop * per_row] = probs[
-                    k * len(rows) : (k + 1) * len(rows)
-                ].reshape(-1)
+                own = probs[k * len(rows) : (k + 1) * len(rows)]  # this signal's rows of the batch
+                probabilities[first * per_row : rows.stop * per_row] = own.reshape(-1)
     return out
 
 
