@@ -104,19 +104,34 @@ def run_worker(settings: Settings) -> int:
 
 
 def run_batch_file(settings: Settings, items: Path, index: int | None, outcome_file: Path | None) -> int:
-    from worker.cloud.batch import BatchError, default_index, default_outcome_file, read_items, run_batch
+    from worker.cloud.batch import (
+        Ahead,
+        BatchError,
+        default_index,
+        default_outcome_file,
+        read_items,
+        run_batch,
+    )
 
     try:
         jobs = read_items(items, index if index is not None else default_index())
     except BatchError as error:
         raise InputProblem(str(error)) from error
-    from worker.cloud.jobs import JobRunner
+    from worker.cloud.jobs import Fetcher, JobRunner
     from worker.cloud.queue import Notifier
     from worker.cloud.storage import Storage, aws_client
 
-    runner = JobRunner(settings, _aligner(settings), Storage(aws_client("s3", settings)))
-    notifier = Notifier(aws_client("sqs", settings), settings.sqs_final_queue_url)
-    return run_batch(jobs, runner, notifier, outcome_file or default_outcome_file())
+    storage = Storage(aws_client("s3", settings))
+    ahead = Ahead(Fetcher(settings, storage), jobs) if settings.prefetch else None
+    try:
+        if ahead is not None:
+            ahead.fetch(0)  # while the model loads
+        runner = JobRunner(settings, _aligner(settings), storage)
+        notifier = Notifier(aws_client("sqs", settings), settings.sqs_final_queue_url)
+        return run_batch(jobs, runner, notifier, outcome_file or default_outcome_file(), ahead)
+    finally:
+        if ahead is not None:
+            ahead.close()
 
 
 def run_align(

@@ -40,6 +40,10 @@ def test_batch_reports_each_item_and_exits_by_the_worst_outcome(
 
     done = batch(cloud, str(items), "--outcome-file", str(outcome))
     assert done.returncode == 1, done.stderr
+    # PREFETCH (default on): the first item fetched while the model loaded, the second while the
+    # first aligned; the second's failure ahead was met again at its turn, with the same fate
+    assert "inputs of t/1.txt fetched ahead" in done.stderr
+    assert "fetching the inputs of t/2.txt ahead failed" in done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert [(n["text_key"], n["status"]) for n in lines] == [("t/1.txt", "succeeded"), ("t/2.txt", "failed")]
     assert lines[1]["error_kind"] == "permanent"
@@ -47,10 +51,13 @@ def test_batch_reports_each_item_and_exits_by_the_worst_outcome(
     assert {"t/1.vtt", "t/1.json"} <= cloud.keys(cloud.output_bucket)
     assert [n["status"] for n in cloud.notices()] == ["succeeded", "failed"]
 
-    only_first = batch(cloud, str(items), "--outcome-file", str(outcome), JOB_COMPLETION_INDEX="0")
+    only_first = batch(
+        cloud, str(items), "--outcome-file", str(outcome), JOB_COMPLETION_INDEX="0", PREFETCH="false"
+    )
     assert only_first.returncode == 0, only_first.stderr
     assert len(only_first.stdout.splitlines()) == 1
     assert json.loads(outcome.read_text())["status"] == "succeeded"
+    assert "ahead" not in only_first.stderr
 
 
 def test_a_bad_items_file_or_index_is_one_line(cloud: Cloud, tmp_path: Path) -> None:
