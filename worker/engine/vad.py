@@ -13,9 +13,9 @@ duration, its edges tightened to where the probability is below a lower one.
 
 The audio is cut into rows of `ROW_SECONDS` (plus `CONTEXT_SECONDS` of lead-in, discarded, so each
 row's recurrent state has settled) and the rows run batched, up to `ROWS_PER_BATCH` at a time, their
-samples copied in blocks of `BLOCK_STEPS` frames: memory stays bounded (a few MB) however long the
-audio. On a CPU the two directions run side by side, each in its own thread on one torch thread:
-a 32 ms step is too small a matrix for two torch threads to share well (a 60-minute lecture: 10 CPU s
+samples copied in blocks of `BLOCK_STEPS` frames: memory stays bounded (~16 MB per 128 rows)
+however long the audio. On a CPU the two directions run side by side, each in its own thread on one
+torch thread: a 32 ms step is too small a matrix for two torch threads to share well (60 min: 10 CPU s
 in 5 s wall this way, 15 CPU s in 8 s on two torch threads, 10 CPU s in 10 s on one). On a GPU both
 directions share one batch.
 """
