@@ -57,6 +57,20 @@ RUNS = ("floor", "align", "defaults")
 MEL, ANCHORING, SILERO = "log-mel", "anchoring (non-model)", "silero vad"
 SILERO_STEPS = "silero vad steps (GPU calls)"
 ANCHORING_FUNCTION = "place_pauses"  # worker.engine.anchors, imported by name where it is called
+# The pipeline's own non-model steps, as the issue lists them (decode, VAD, anchoring, reconciliation,
+# rendering, verification), each timed where the worker calls it, exclusive of the networks inside:
+# label -> (module, function). What no label claims is stable-ts's own Python around the networks.
+DECODE = "own: decode (ffmpeg and load_audio)"
+OWN_STEPS = {
+    "own: vad pauses (after Silero)": ("worker.engine.vad", "find_pauses"),
+    "own: first-pass evidence": ("worker.engine.first_pass", "trusted_evidence"),
+    "own: reconciliation": ("worker.engine.fidelity", "reconcile"),
+    "own: snapping": ("worker.engine.refine", "snap_to_pauses"),
+    "own: shifts": ("worker.engine.refine", "shift_words"),
+    "own: probes (outside the networks)": ("worker.engine.evidence", "probe_text"),
+}
+RENDER = "own: rendering and review verdict"
+STABLE_TS = "stable-ts (its Python around the networks)"
 
 
 # --- input -------------------------------------------------------------------------------------------
@@ -104,20 +118,27 @@ def lecture(minutes: float) -> tuple[Path, Path, Path]:
 
 
 class Profile:
-    """CPU seconds and calls spent inside the networks and the log-mel front end (process CPU time:
-    the engines' own threads included; the calls are sequential, so nothing else runs meanwhile)."""
+    """CPU seconds and calls spent inside the networks, the log-mel front end and the pipeline's own
+    steps (process CPU time: the engines' own threads included; the calls are sequential, so nothing
+    else runs meanwhile). Exclusive: a wrapped call inside another (a network inside the probes) is
+    counted for itself only."""
 
     def __init__(self) -> None:
         self.cpu: defaultdict[str, float] = defaultdict(float)
         self.calls: Counter[str] = Counter()
+        self._inner: list[float] = []  # per open wrapped call, the CPU of the wrapped calls inside it
 
     def wrap(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
             started = time.process_time()
+            self._inner.append(0.0)
             try:
                 return function(*args, **kwargs)
             finally:
-                self.cpu[name] += time.process_time() - started
+                spent = time.process_time() - started
+                self.cpu[name] += spent - self._inner.pop()
+                if self._inner:
+                    self._inner[-1] += spent
                 self.calls[name] += 1
 
         return timed
@@ -149,29 +170,35 @@ class Profile:
         forward = vad._load(2)[0]  # the reversed lane (the second) is not counted
         vad._models[0] = _Counted(forward, lambda: self.calls.update([SILERO_STEPS]))
         self.install_anchoring()
+        for label, (module, function) in OWN_STEPS.items():
+            self.wrap_everywhere(label, module, function)
 
     def install_anchoring(self) -> list[str]:
         """Not a network: the anchoring's own cost (`worker.engine.anchors.place_pauses`), to show how
-        it grows with the length. Wrapped in every worker module that imported it by name (the
-        chunking, the first pass); the modules wrapped. A rename fails here instead of reading 0."""
-        import worker.engine.alignment  # noqa: F401 (imports every caller)
-        from worker.engine import anchors
+        it grows with the length."""
+        return self.wrap_everywhere(ANCHORING, "worker.engine.anchors", ANCHORING_FUNCTION)
 
-        original = getattr(anchors, ANCHORING_FUNCTION, None)
+    def wrap_everywhere(self, label: str, module_name: str, function: str) -> list[str]:
+        """`module_name.function` timed under `label` in every worker module that imported it by name
+        (where the worker calls it); the modules wrapped. A rename fails here instead of reading 0."""
+        import worker.engine.alignment  # noqa: F401 (imports every caller)
+
+        home = sys.modules[module_name]
+        original = getattr(home, function, None)
         if original is None:
-            raise LookupError(f"worker.engine.anchors has no {ANCHORING_FUNCTION}: update bench.speed")
+            raise LookupError(f"{module_name} has no {function}: update bench.speed")
         callers = [
             module
             for name, module in sorted(sys.modules.items())
             if name.startswith("worker.")
-            and module is not anchors
-            and getattr(module, ANCHORING_FUNCTION, None) is original
+            and module is not home
+            and getattr(module, function, None) is original
         ]
         if not callers:
-            raise LookupError(f"no worker module calls anchors.{ANCHORING_FUNCTION}: update bench.speed")
-        timed = self.wrap(ANCHORING, original)
+            raise LookupError(f"no worker module calls {module_name}.{function}: update bench.speed")
+        timed = self.wrap(label, original)
         for module in callers:
-            setattr(module, ANCHORING_FUNCTION, timed)
+            setattr(module, function, timed)
         return [module.__name__ for module in callers]
 
 
@@ -210,6 +237,13 @@ def measure(run: str, minutes: float) -> dict[str, Any]:
     profile = Profile()
     if run == "defaults":
         profile.install()
+        # stable-ts's entry points (instance methods it binds on the model; its Aligner for the first
+        # pass): what is left of the rest outside them is the worker's own glue between the steps
+        import stable_whisper
+
+        for method in ("align", "align_words"):
+            setattr(model, method, profile.wrap(STABLE_TS, getattr(model, method)))
+        setattr(stable_whisper.Aligner, "align", profile.wrap(STABLE_TS, stable_whisper.Aligner.align))  # noqa: B010
     samples = np.load(npy)
     wall, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
     if run == "floor":
@@ -224,9 +258,13 @@ def measure(run: str, minutes: float) -> dict[str, Any]:
         with _quiet_engine():
             model.align(samples, " ".join(text.split()), language="he", token_step=200, verbose=None)
     else:
-        alignment = aligner.align(load_audio(mp3), text)
-        render(alignment, text, {"audio_key": mp3.name, "text_key": txt.name})
+        decoding = time.process_time()
+        samples = load_audio(mp3)
+        profile.cpu[DECODE] += time.process_time() - decoding  # + ffmpeg's CPU, below
+        alignment = aligner.align(samples, text)
+        profile.wrap(RENDER, render)(alignment, text, {"audio_key": mp3.name, "text_key": txt.name})
     decode_cpu = _children_cpu() - children  # ffmpeg's decode (a child process) is the job's work too
+    profile.cpu[DECODE] += decode_cpu
     report: dict[str, Any] = {
         "run": run,
         "minutes": minutes,
@@ -271,6 +309,11 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def _network(label: str) -> bool:
+    """A network's label in the profile: not the log-mel, the anchoring or one of the pipeline's own steps."""
+    return label not in (MEL, ANCHORING, STABLE_TS) and not label.startswith("own: ")
+
+
 def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     by = {(r["run"], r["minutes"]): r for r in results}
@@ -284,7 +327,7 @@ def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
         if r["run"] != "defaults":
             continue
         minutes = r["minutes"]
-        networks = sum(v for k, v in r["model_cpu_s"].items() if k not in (MEL, ANCHORING))
+        networks = sum(v for k, v in r["model_cpu_s"].items() if _network(k))
         mel = r["model_cpu_s"].get(MEL, 0.0)
         key = f"{minutes:g}min"
         out[f"defaults_{key}_network_share"] = round(networks / r["cpu_s"], 3)
@@ -294,6 +337,14 @@ def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
         silero = r["model_cpu_s"].get(SILERO, 0.0)
         out[f"defaults_{key}_non_model_share_with_vad"] = round(1 - (networks - silero + mel) / r["cpu_s"], 3)
         out[f"defaults_{key}_anchoring_share"] = round(r["model_cpu_s"].get(ANCHORING, 0.0) / r["cpu_s"], 3)
+        # the issue's list (decode, VAD, anchoring, reconciliation, rendering, verification): the
+        # pipeline's own steps, Silero included; the rest is stable-ts's Python around the networks
+        own = sum(v for k, v in r["model_cpu_s"].items() if k.startswith("own: ")) + silero
+        own += r["model_cpu_s"].get(ANCHORING, 0.0)
+        out[f"defaults_{key}_own_steps_share_with_vad"] = round(own / r["cpu_s"], 3)
+        stable_ts = r["model_cpu_s"].get(STABLE_TS, 0.0)
+        out[f"defaults_{key}_stable_ts_python_cpu_s"] = round(stable_ts, 2)
+        out[f"defaults_{key}_glue_cpu_s"] = round(r["cpu_s"] - networks - mel - own + silero - stable_ts, 2)
         if ("align", minutes) in by:
             align = by[("align", minutes)]
             out[f"defaults_over_align_{key}_cpu"] = round(r["cpu_s"] / align["cpu_s"], 3)
@@ -301,7 +352,7 @@ def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
         # GPU projection (not a measurement): the networks 30x / 100x faster, one call costing at
         # least 1 ms of launch latency, everything else as on this CPU.
         calls = sum(
-            v for k, v in r["model_calls"].items() if k not in (MEL, ANCHORING, SILERO)
+            v for k, v in r["model_calls"].items() if _network(k) and k != SILERO
         )  # Silero: its steps
         rest = r["cpu_s"] - networks
         for speedup in (30, 100):

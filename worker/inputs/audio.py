@@ -124,7 +124,8 @@ def load_audio(
         stderr = errors.read().decode("utf-8", "replace")
     if returncode != 0:
         raise AudioError(f"audio {name} cannot be decoded: {_reason(stderr, f'ffmpeg exited {returncode}')}")
-    samples = np.frombuffer(pcm, np.int16).astype(np.float32) / 32768.0
+    samples = np.frombuffer(pcm, np.int16).astype(np.float32)
+    samples *= 1 / 32768  # in place (a power of two: the same as dividing), no second 230 MB array per hour
     if samples.size < SAMPLE_RATE // 10:
         raise AudioError(f"audio {name} has no sound (under 0.1 s decoded)")
     return samples
