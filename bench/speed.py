@@ -11,10 +11,13 @@ process's, model included):
 - defaults: what a Job does with one lecture: decode the MP3, `Aligner.align` with the worker's
   defaults (VAD, first pass, anchored windows, snapping), render VTT + JSON (fidelity checked).
 For every run: wall seconds, CPU seconds (all threads) and peak RSS, each also as a ratio to the
-floor of the same length; for the defaults, a profile: CPU in the networks (Whisper encoder,
-Whisper decoder alignment, Silero VAD), in the log-mel front end, and the rest (the non-model
-share), with the number of network calls; and the time-vs-length exponent (least-squares slope of
-log time on log length). Results go to bench/results/speed/results.json and print as a table.
+floor of the same length; for the defaults, a profile (exclusive: a network inside a step counts
+for the network): CPU in the networks (Whisper encoder, Whisper decoder alignment, Silero VAD), in
+the log-mel front end, in each of the pipeline's own steps (the issue's non-model work: decode,
+VAD pauses, anchoring, first-pass evidence, reconciliation, snapping, probes, rendering and
+verdict), in stable-ts's own Python around the networks, and the glue left over, with the number
+of network calls; and the time-vs-length exponent (least-squares slope of log time on log length).
+Results go to bench/results/speed/results.json and print as a table.
 
     nice -n 10 uv run python -m bench.speed --startup [--repeat 3]
 
