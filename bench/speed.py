@@ -62,7 +62,8 @@ SILERO_STEPS = "silero vad steps (GPU calls)"
 ANCHORING_FUNCTION = "place_pauses"  # worker.engine.anchors, imported by name where it is called
 # The pipeline's own non-model steps, as the issue lists them (decode, VAD, anchoring, reconciliation,
 # rendering, verification), each timed where the worker calls it, exclusive of the networks inside:
-# label -> (module, function). What no label claims is stable-ts's own Python around the networks.
+# label -> (module, function). stable-ts's own Python is timed apart (STABLE_TS); what no label
+# claims is the worker's glue between the steps.
 DECODE = "own: decode (ffmpeg and load_audio)"
 OWN_STEPS = {
     "own: vad pauses (after Silero)": ("worker.engine.vad", "find_pauses"),
@@ -146,7 +147,9 @@ class Profile:
 
         return timed
 
-    def install(self) -> None:
+    def install(self, model: Any) -> None:
+        """Every label timed: the networks, the log-mel, Silero, the anchoring, the pipeline's own
+        steps and stable-ts's entry points on `model` (the faster-whisper model the aligner wraps)."""
         import faster_whisper.feature_extractor
         import faster_whisper.transcribe
 
@@ -175,6 +178,12 @@ class Profile:
         self.install_anchoring()
         for label, (module, function) in OWN_STEPS.items():
             self.wrap_everywhere(label, module, function)
+        # stable-ts's entry points: the instance methods it binds on the model, its Aligner (the first pass)
+        import stable_whisper
+
+        for method in ("align", "align_words"):
+            setattr(model, method, self.wrap(STABLE_TS, getattr(model, method)))
+        setattr(stable_whisper.Aligner, "align", self.wrap(STABLE_TS, stable_whisper.Aligner.align))  # noqa: B010
 
     def install_anchoring(self) -> list[str]:
         """Not a network: the anchoring's own cost (`worker.engine.anchors.place_pauses`), to show how
@@ -239,14 +248,7 @@ def measure(run: str, minutes: float) -> dict[str, Any]:
     model = aligner._model  # the faster-whisper model stable-ts wrapped
     profile = Profile()
     if run == "defaults":
-        profile.install()
-        # stable-ts's entry points (instance methods it binds on the model; its Aligner for the first
-        # pass): what is left of the rest outside them is the worker's own glue between the steps
-        import stable_whisper
-
-        for method in ("align", "align_words"):
-            setattr(model, method, profile.wrap(STABLE_TS, getattr(model, method)))
-        setattr(stable_whisper.Aligner, "align", profile.wrap(STABLE_TS, stable_whisper.Aligner.align))  # noqa: B010
+        profile.install(model)
     samples = np.load(npy)
     wall, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
     if run == "floor":
@@ -341,22 +343,19 @@ def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
         out[f"defaults_{key}_non_model_share_with_vad"] = round(1 - (networks - silero + mel) / r["cpu_s"], 3)
         out[f"defaults_{key}_anchoring_share"] = round(r["model_cpu_s"].get(ANCHORING, 0.0) / r["cpu_s"], 3)
         # the issue's list (decode, VAD, anchoring, reconciliation, rendering, verification): the
-        # pipeline's own steps, Silero included; the rest is stable-ts's Python around the networks
-        own = sum(v for k, v in r["model_cpu_s"].items() if k.startswith("own: ")) + silero
-        own += r["model_cpu_s"].get(ANCHORING, 0.0)
+        # pipeline's own steps, Silero included; stable-ts's own Python and the glue apart
+        own = sum(v for k, v in r["model_cpu_s"].items() if k.startswith("own: ") or k in (SILERO, ANCHORING))
         out[f"defaults_{key}_own_steps_share_with_vad"] = round(own / r["cpu_s"], 3)
-        stable_ts = r["model_cpu_s"].get(STABLE_TS, 0.0)
-        out[f"defaults_{key}_stable_ts_python_cpu_s"] = round(stable_ts, 2)
-        out[f"defaults_{key}_glue_cpu_s"] = round(r["cpu_s"] - networks - mel - own + silero - stable_ts, 2)
+        out[f"defaults_{key}_stable_ts_python_cpu_s"] = round(r["model_cpu_s"].get(STABLE_TS, 0.0), 2)
+        out[f"defaults_{key}_glue_cpu_s"] = round(r["cpu_s"] - sum(r["model_cpu_s"].values()), 2)
         if ("align", minutes) in by:
             align = by[("align", minutes)]
             out[f"defaults_over_align_{key}_cpu"] = round(r["cpu_s"] / align["cpu_s"], 3)
             out[f"defaults_over_align_{key}_wall"] = round(r["wall_s"] / align["wall_s"], 3)
         # GPU projection (not a measurement): the networks 30x / 100x faster, one call costing at
         # least 1 ms of launch latency, everything else as on this CPU.
-        calls = sum(
-            v for k, v in r["model_calls"].items() if _network(k) and k != SILERO
-        )  # Silero: its steps
+        # (Silero's calls are its steps, SILERO_STEPS, not the one call of `speech_probability`)
+        calls = sum(v for k, v in r["model_calls"].items() if _network(k) and k != SILERO)
         rest = r["cpu_s"] - networks
         for speedup in (30, 100):
             projected = rest + max(networks / speedup, calls * 0.001)
