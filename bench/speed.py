@@ -36,21 +36,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from bench import hebrew
 from bench.datasets import REPO
+from worker.engine.vad import CPU_CHUNKS_PER_CALL, GPU_CHUNKS_PER_CALL
 from worker.inputs.audio import SAMPLE_RATE, ffmpeg
 
 CACHE = REPO / "bench" / "results" / "cache"
@@ -58,7 +61,7 @@ OUT = REPO / "bench" / "results" / "speed"
 SEEDS = (7, 8, 9)
 RUNS = ("floor", "align", "defaults")
 MEL, ANCHORING, SILERO = "log-mel", "anchoring (non-model)", "silero vad"
-SILERO_STEPS = "silero vad steps (GPU calls)"
+SILERO_CALLS = "silero vad network calls (both directions, CPU)"
 ANCHORING_FUNCTION = "place_pauses"  # worker.engine.anchors, imported by name where it is called
 # The pipeline's own non-model steps, as the issue lists them (decode, VAD, anchoring, reconciliation,
 # rendering, verification), each timed where the worker calls it, exclusive of the networks inside:
@@ -170,11 +173,15 @@ class Profile:
         mel = faster_whisper.feature_extractor.FeatureExtractor
         setattr(mel, "__call__", self.wrap(MEL, mel.__call__))  # noqa: B010
         # The two directions run in parallel threads on a CPU, so Silero is timed as one call of
-        # `speech_probability` (process CPU: both threads); its calls are counted as the forward
-        # lane's steps, which on a GPU carry both directions in one batch.
+        # `speech_probability` (process CPU: both threads); its network calls are counted apart.
         setattr(vad, "speech_probability", self.wrap(SILERO, vad.speech_probability))  # noqa: B010
-        forward = vad._load(2)[0]  # the reversed lane (the second) is not counted
-        vad._models[0] = _Counted(forward, lambda: self.calls.update([SILERO_STEPS]))
+        counting = threading.Lock()  # both lanes' threads count
+
+        def count() -> None:
+            with counting:
+                self.calls.update([SILERO_CALLS])
+
+        vad._networks[0] = cast(Any, _Counted(vad._load(), count))
         self.install_anchoring()
         for label, (module, function) in OWN_STEPS.items():
             self.wrap_everywhere(label, module, function)
@@ -215,7 +222,7 @@ class Profile:
 
 
 class _Counted:
-    """Silero's TorchScript module with its forward calls counted (the rest passes through)."""
+    """Silero's network (`worker.engine.vad.Network`) with its calls counted (the rest passes through)."""
 
     def __init__(self, module: Any, count: Callable[[], None]) -> None:
         self._module, self._count = module, count
@@ -337,25 +344,29 @@ def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
         key = f"{minutes:g}min"
         out[f"defaults_{key}_network_share"] = round(networks / r["cpu_s"], 3)
         out[f"defaults_{key}_logmel_share"] = round(mel / r["cpu_s"], 3)
-        out[f"defaults_{key}_non_model_share"] = round(1 - (networks + mel) / r["cpu_s"], 3)
-        # the issue lists the VAD among the non-model work: the share with Silero counted there too
-        silero = r["model_cpu_s"].get(SILERO, 0.0)
-        out[f"defaults_{key}_non_model_share_with_vad"] = round(1 - (networks - silero + mel) / r["cpu_s"], 3)
-        out[f"defaults_{key}_anchoring_share"] = round(r["model_cpu_s"].get(ANCHORING, 0.0) / r["cpu_s"], 3)
-        # the issue's list (decode, VAD, anchoring, reconciliation, rendering, verification): the
-        # pipeline's own steps, Silero included; stable-ts's own Python and the glue apart
+        # The issue's non-model work (decode, VAD, anchoring, reconciliation, rendering,
+        # verification): the pipeline's own steps, Silero included
         own = sum(v for k, v in r["model_cpu_s"].items() if k.startswith("own: ") or k in (SILERO, ANCHORING))
-        out[f"defaults_{key}_own_steps_share_with_vad"] = round(own / r["cpu_s"], 3)
-        out[f"defaults_{key}_stable_ts_python_cpu_s"] = round(r["model_cpu_s"].get(STABLE_TS, 0.0), 2)
+        out[f"defaults_{key}_non_model_share"] = round(own / r["cpu_s"], 3)
+        out[f"defaults_{key}_anchoring_share"] = round(r["model_cpu_s"].get(ANCHORING, 0.0) / r["cpu_s"], 3)
+        # the alignment engine's own Python (stable-ts around the networks), and the glue no label claims
+        engine_python = r["model_cpu_s"].get(STABLE_TS, 0.0)
+        out[f"defaults_{key}_stable_ts_python_share"] = round(engine_python / r["cpu_s"], 3)
         out[f"defaults_{key}_glue_cpu_s"] = round(r["cpu_s"] - sum(r["model_cpu_s"].values()), 2)
+        # a broader count: all the CPU outside Whisper's networks and log-mel (Silero, stable-ts's
+        # Python and the glue in it)
+        silero = r["model_cpu_s"].get(SILERO, 0.0)
+        out[f"defaults_{key}_outside_whisper_share"] = round(1 - (networks - silero + mel) / r["cpu_s"], 3)
         if ("align", minutes) in by:
             align = by[("align", minutes)]
             out[f"defaults_over_align_{key}_cpu"] = round(r["cpu_s"] / align["cpu_s"], 3)
             out[f"defaults_over_align_{key}_wall"] = round(r["wall_s"] / align["wall_s"], 3)
         # GPU projection (not a measurement): the networks 30x / 100x faster, one call costing at
         # least 1 ms of launch latency, everything else as on this CPU.
-        # (Silero's calls are its steps, SILERO_STEPS, not the one call of `speech_probability`)
-        calls = sum(v for k, v in r["model_calls"].items() if _network(k) and k != SILERO)
+        # (Silero's calls are its network calls, not the one call of `speech_probability`; on a GPU
+        # both directions share a call, and a call takes GPU_CHUNKS_PER_CALL chunks, not the CPU's)
+        calls = sum(v for k, v in r["model_calls"].items() if _network(k) and k not in (SILERO, SILERO_CALLS))
+        calls += math.ceil(r["model_calls"].get(SILERO_CALLS, 0) * CPU_CHUNKS_PER_CALL / GPU_CHUNKS_PER_CALL)
         rest = r["cpu_s"] - networks
         for speedup in (30, 100):
             projected = rest + max(networks / speedup, calls * 0.001)

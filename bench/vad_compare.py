@@ -2,11 +2,13 @@
 
 Loads `worker/engine/vad.py` as it was at git revision REV beside today's, runs both on every clip
 of the sets, and prints per clip the largest difference in a frame's speech probability, whether
-every pause (start, end, level, sure core) is identical, and each version's wall and CPU seconds.
-The pauses are the VAD's only output: identical pauses mean identical alignments, verdicts and
-accuracy figures, so a speed-up that passes here needs no re-run of `bench`. Exit status 1 when any
-clip's pauses differ. Both versions run with torch on the thread count the worker sets (before
-b051d1f the worker's VAD in fact ran on one torch thread: `silero_vad`'s import set it).
+the pauses are identical as the alignment reads them (every pause's span, and which pauses are sure
+with their sure cores; a pause's level only decides whether it is sure, and its largest change is
+printed), and each version's wall and CPU seconds. The pauses are the VAD's only output: identical
+pauses mean identical alignments, verdicts and accuracy figures, so a speed-up that passes here
+needs no re-run of `bench`. Exit status 1 when any clip's pauses differ. Both versions run with
+torch on the thread count the worker sets (before b051d1f the worker's VAD in fact ran on one torch
+thread: `silero_vad`'s import set it).
 """
 
 from __future__ import annotations
@@ -49,8 +51,16 @@ def vad_at(revision: str, folder: Path) -> ModuleType:
     return module
 
 
-def _pauses(probability: np.ndarray) -> list[tuple[Any, ...]]:
-    return [(p.start, p.end, p.level, p.core_start, p.core_end) for p in vad.pauses(probability)]
+def _pauses(probability: np.ndarray) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """What the alignment reads of the VAD: every pause's span (snapping, the review's speech map)
+    and the sure pauses' cores (anchoring). A pause's level only decides whether it is sure."""
+    found = vad.pauses(probability)
+    return [(p.start, p.end) for p in found], [(p.start, p.end) for p in vad.reliable(found)]
+
+
+def _largest_level_change(old: np.ndarray, new: np.ndarray) -> float:
+    then, now = vad.pauses(old), vad.pauses(new)
+    return max((abs(a.level - b.level) for a, b in zip(then, now, strict=True)), default=0.0)
 
 
 def _timed(module: ModuleType, audio: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -67,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     vad._load()  # silero_vad's import sets torch to one thread: imported before the count is set
     threads = set_cpu_threads(0)
     differ = 0
-    print("| clip | frames | max difference | pauses | then wall / CPU s | now wall / CPU s |")
-    print("|---|---|---|---|---|---|")
+    columns = ["clip", "frames", "max difference", "pauses", "sure", "level change"]
+    columns += ["then wall / CPU s", "now wall / CPU s"]
+    print("| " + " | ".join(columns) + " |")
+    print("|---" * len(columns) + "|")
     with tempfile.TemporaryDirectory() as folder:
         then = vad_at(args.against, Path(folder))
         for module in (then, vad):  # TorchScript optimises on its first calls: not timed
@@ -80,11 +92,13 @@ def main(argv: list[str] | None = None) -> int:
                 old, old_wall, old_cpu = _timed(then, clip.audio)
                 set_cpu_threads(threads)
                 new, new_wall, new_cpu = _timed(vad, clip.audio)
-                same = _pauses(old) == _pauses(new)
+                (spans, sure), now = _pauses(old), _pauses(new)
+                same = (spans, sure) == now
                 differ += not same
+                levels = f"{_largest_level_change(old, new):.1e}" if same else "–"
                 print(
                     f"| {name}/{clip.name} | {len(new)} | {float(np.abs(old - new).max()):.1e} | "
-                    f"{len(_pauses(new))} {'identical' if same else 'DIFFER'} | "
+                    f"{len(spans)} {'identical' if same else 'DIFFER'} | {len(sure)} | {levels} | "
                     f"{old_wall:.2f} / {old_cpu:.2f} | {new_wall:.2f} / {new_cpu:.2f} |",
                     flush=True,
                 )

@@ -61,6 +61,29 @@ def test_rows_in_small_batches_give_the_same_probabilities_and_pauses() -> None:
         assert any(abs(p.start - start) < 0.3 and abs(p.end - end) < 0.3 for p in found), (start, found)
 
 
+def test_the_network_run_a_block_of_steps_per_call_matches_silero_s_own_step_by_step_wrapper() -> None:
+    """`vad.Network` runs Silero's own modules on many steps per call; Silero's wrapper (the
+    library's API: one 32 ms step per call, its state and context kept inside) is the reference."""
+    network = vad._load()  # first: silero_vad's import sets torch's threads, which `_load` puts back
+    from silero_vad import load_silero_vad
+
+    audio, _ = _speech_with_gaps()
+    frames = 12 * SAMPLE_RATE // FRAME
+    audio = audio[: frames * FRAME]
+    wrapper = load_silero_vad()
+    with torch.inference_mode():
+        wrapper.reset_states()
+        steps = [
+            wrapper(torch.from_numpy(audio[i * FRAME : (i + 1) * FRAME])[None], SAMPLE_RATE)
+            for i in range(frames)
+        ]
+    reference = torch.cat(steps, dim=1).numpy().reshape(-1)
+    # one row, no lead-in, 7 steps a call: the state and the 64-sample context carried across calls
+    (ours,) = vad._lane(network, [audio], (1, len(audio), 0), "cpu", 1, 7, lambda: None)
+    np.testing.assert_allclose(ours, reference, atol=1e-5)
+    assert reference.max() > 0.9 and reference.min() < 0.1  # speech and silence both in it
+
+
 class _Cancelled(Exception):
     pass
 
