@@ -27,6 +27,7 @@ from bench.metrics import (
     boundary_errors,
     fidelity,
     score,
+    sentence_end_flags,
     sentence_errors,
     spoken_only,
 )
@@ -34,6 +35,7 @@ from bench.report import table, write
 from worker.engine.alignment import Aligner
 from worker.engine.models import fetch_model
 from worker.inputs.text import split_words
+from worker.publish.verdict import SENTENCE_IN_SPEECH, judge
 from worker.settings import Backend, Device
 
 RESULTS = REPO / "bench" / "results"
@@ -44,6 +46,7 @@ def run_config(aligner: Aligner, config: str, data: Dataset, dump: Path | None =
     signed, sentence_abs = [], []
     fid, repairs, wall = Fidelity(), 0, 0.0
     unspoken = flagged = wrongly = 0
+    ends = [0, 0, 0, 0]  # sentence ends, flagged, flagged and off, off
     suspicious = 0.0
     for clip in data.clips:
         clip_options = dataclasses.replace(options, language=clip.language)
@@ -72,6 +75,11 @@ def run_config(aligner: Aligner, config: str, data: Dataset, dump: Path | None =
         suspicious += sum(r.end - r.start for r in result.suspicious)
         if clip.sentences:
             sentence_abs.append(sentence_errors(clip.words, result.words, clip.sentences))
+        if clip.sentences and fid.total == 0:  # words pair one to one
+            review = judge(result).suspicious
+            in_speech = {r.first_word for r in review if r.reason == SENTENCE_IN_SPEECH}
+            found = sentence_end_flags(clip.words, result.words, clip.sentences, in_speech)
+            ends = [a + b for a, b in zip(ends, found, strict=True)]
     result_score = score(
         np.concatenate(signed),
         fid,
@@ -82,6 +90,12 @@ def run_config(aligner: Aligner, config: str, data: Dataset, dump: Path | None =
     )
     result_score.unspoken, result_score.unspoken_flagged = unspoken, flagged
     result_score.flagged_wrongly, result_score.suspicious_s = wrongly, suspicious
+    (
+        result_score.sentence_ends,
+        result_score.sentence_ends_flagged,
+        result_score.sentence_flags_right,
+        result_score.sentence_ends_off,
+    ) = ends
     return result_score
 
 

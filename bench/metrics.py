@@ -93,6 +93,24 @@ def spoken_only(signed: np.ndarray, spoken: Sequence[bool]) -> np.ndarray:
     return kept
 
 
+def sentence_end_flags(
+    reference: Sequence[Timed],
+    output: Sequence[Timed],
+    sentences: Sequence[tuple[int, int]],
+    flagged: set[int],
+) -> tuple[int, int, int, int]:
+    """(sentence ends, flagged, flagged and > 0.5 s off, > 0.5 s off) over the ends between two
+    sentences; an end is off by the larger error of its sentence's end and the next one's start."""
+    ends = [last for _, last in sentences[:-1]]
+    off = {
+        i
+        for i in ends
+        if max(abs(output[i].end - reference[i].end), abs(output[i + 1].start - reference[i + 1].start)) > 0.5
+    }
+    hits = flagged & set(ends)
+    return len(ends), len(hits), len(hits & off), len(off)
+
+
 def sentence_errors(
     reference: Sequence[Timed], output: Sequence[Timed], sentences: Sequence[tuple[int, int]]
 ) -> np.ndarray:
@@ -128,6 +146,12 @@ class Score:
     unspoken_flagged: int = 0  # of those, published with spoken=False
     flagged_wrongly: int = 0  # said words published with spoken=False
     suspicious_s: float = 0.0  # seconds the engine reported as suspicious
+    # sentence ends (between two sentences) the review flags as placed in unbroken speech, how many
+    # of those are > 0.5 s off, and how many of all > 0.5 s off it flags (synthetic sets, 0 words changed)
+    sentence_ends: int = 0
+    sentence_ends_flagged: int = 0
+    sentence_flags_right: int = 0  # flagged and > 0.5 s off (a right flag)
+    sentence_ends_off: int = 0  # > 0.5 s off, flagged or not
     abs_errors: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
     @property

@@ -27,7 +27,8 @@ def table(results: dict[str, dict[str, Score]]) -> str:
         + ["median ms", "mean ms", "bias ms"]
         + [f"F1@{c}" for c in COLLARS_MS]
         + ["fidelity ins/drop/chg", "engine repairs", "sentence max s", "sent. >0.5 s", "sent. ≤200 ms %"]
-        + ["unsaid flagged", "said flagged", "suspicious s", "RTF"]
+        + ["unsaid flagged", "said flagged", "suspicious s", "sentence ends flagged (> 0.5 s off)"]
+        + ["> 0.5 s off flagged", "RTF"]
     )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for config, per_set in results.items():
@@ -44,6 +45,14 @@ def table(results: dict[str, dict[str, Score]]) -> str:
             unsaid = (
                 (f"{s.unspoken_flagged}/{s.unspoken}", str(s.flagged_wrongly)) if s.unspoken else ("–", "–")
             )
+            flags = (
+                (
+                    f"{s.sentence_ends_flagged}/{s.sentence_ends} ({s.sentence_flags_right})",
+                    f"{s.sentence_flags_right}/{s.sentence_ends_off}",
+                )
+                if s.sentence_ends
+                else ("–", "–")
+            )
             row = (
                 [config, name]
                 + [_pct(s.within[t]) for t in THRESHOLDS_MS]
@@ -52,7 +61,9 @@ def table(results: dict[str, dict[str, Score]]) -> str:
                 + [f"{s.fidelity.inserted}/{s.fidelity.dropped}/{s.fidelity.changed}", str(s.engine_repairs)]
                 + list(sentence)
                 + list(unsaid)
-                + [f"{s.suspicious_s:.0f}", f"{s.rtf:.3f}"]
+                + [f"{s.suspicious_s:.0f}"]
+                + list(flags)
+                + [f"{s.rtf:.3f}"]
             )
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
@@ -84,6 +95,10 @@ def to_json(results: dict[str, dict[str, Score]]) -> str:
                 "unspoken_flagged": s.unspoken_flagged,
                 "flagged_wrongly": s.flagged_wrongly,
                 "suspicious_s": s.suspicious_s,
+                "sentence_ends": s.sentence_ends,
+                "sentence_ends_flagged": s.sentence_ends_flagged,
+                "sentence_flags_right": s.sentence_flags_right,
+                "sentence_ends_off": s.sentence_ends_off,
                 "abs_errors_ms": [
                     None if not np.isfinite(e) else round(float(e) * 1000, 1) for e in s.abs_errors
                 ],

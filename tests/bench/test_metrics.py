@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bench.datasets import RefWord
-from bench.metrics import Fidelity, boundary_errors, fidelity, score, sentence_errors
+from bench.metrics import Fidelity, boundary_errors, fidelity, score, sentence_end_flags, sentence_errors
 
 
 def words(*spans: tuple[str, float, float]) -> list[RefWord]:
@@ -57,3 +57,14 @@ def test_sentence_errors_use_first_start_and_last_end() -> None:
     assert errors == pytest.approx([0.2, 0.0, 0.0, 0.9])
     s = score(boundary_errors(REFERENCE, output), Fidelity(), 0, 3.0, 1.0, errors)
     assert (s.sentence_boundaries, s.sentences_over_half_s, s.sentence_max_s) == (4, 1, pytest.approx(0.9))
+
+
+def test_sentence_end_flags_score_the_reviews_flags_against_the_truth() -> None:
+    """Three sentences, two ends between them: the first end is 0.7 s off (its next sentence starts
+    late), the second is right; a flag on each is one right flag and one false one."""
+    reference = words(("a.", 0.0, 0.5), ("b", 1.0, 1.5), ("c.", 1.5, 2.0), ("d", 2.5, 3.0))
+    output = words(("a.", 0.0, 0.5), ("b", 1.7, 1.8), ("c.", 1.8, 2.0), ("d", 2.5, 3.0))
+    sentences = [(0, 0), (1, 2), (3, 3)]
+    assert sentence_end_flags(reference, output, sentences, {0, 2}) == (2, 2, 1, 1)
+    assert sentence_end_flags(reference, output, sentences, {2}) == (2, 1, 0, 1)
+    assert sentence_end_flags(reference, output, sentences, set()) == (2, 0, 0, 1)

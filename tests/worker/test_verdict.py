@@ -102,6 +102,20 @@ def test_unspoken_words_and_engine_ranges_are_reported() -> None:
     assert result.verdict == "needs_review"  # 5 % of the words unheard
 
 
+def test_a_sentence_boundary_in_unbroken_speech_is_located_but_decides_nothing() -> None:
+    """Speakers pause between sentences: a sentence end the engine put where the VAD hears no pause
+    is pointed at (it is often words off); one at a pause is not, nor is a comma in speech."""
+    words = spoken(20)  # word i: 0.5 + 0.4 i .. + 0.3
+    for i, mark in ((4, "."), (9, ","), (14, "?")):
+        words[i] = TimedWord(words[i].word + mark, words[i].start, words[i].end, 0.5)
+    speech = ((0.4, 2.38), (2.52, words[-1].end + 0.1))  # a pause between word 4 and word 5 only
+    result = judge(alignment(words, words[-1].end + 1, speech))
+    assert [(s.first_word, s.end_word, s.reason) for s in result.suspicious] == [
+        (14, 16, "sentence boundary where no pause is heard: may be words off")
+    ]
+    assert (result.verdict, result.signals["sentence_ends_without_pause"]) == ("ok", 1)
+
+
 def test_text_match_probes_decide_when_the_text_is_not_recognised() -> None:
     words = spoken(40)
     speech = ((0.4, words[-1].end + 0.1),)

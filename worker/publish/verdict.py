@@ -8,6 +8,8 @@ noisy Hebrew lecture as low a mean as Hebrew text on English speech). What does 
 - implausible timing: words collapsed to (near) zero length, runs read faster than any speaker
   (characters per second), many words squeezed into the last second;
 - what the engine itself could not place (`Alignment.suspicious`) or did not hear (`spoken=False`);
+- sentence boundaries placed where the VAD hears unbroken speech: speakers pause between sentences,
+  so such a boundary is often words off (located only: no job-level limit);
 - the text-match probes (`Alignment.probes`, worker.engine.evidence): in sampled windows, Whisper
   must find the text's own words clearly more probable than as many words from elsewhere in the
   text. Another lecture's text, or a text in another language, wins no more often than chance.
@@ -25,6 +27,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 
 from worker.engine.alignment import Alignment
+from worker.engine.anchors import boundary_cost
 from worker.engine.fidelity import TimedWord
 
 Verdict = Literal["ok", "needs_review", "failed"]
@@ -41,6 +44,13 @@ MIN_RUN_WORDS = 3  # consecutive words with no speech worth a range
 # A word may hold this much speech (seconds) before it is stretched over words the text lacks:
 # generous for a slow speaker (6 chars/s) and a drawn-out final word.
 STRETCH_BASE, STRETCH_PER_CHAR = 0.6, 0.17
+# A sentence boundary is in unbroken speech when the VAD hears speech from this long before the
+# sentence's last word ends to this long after the next one starts. On the bench's lectures the
+# engine's wrong sentence boundaries are mostly there (lecture_60: 30 of 692 flagged, 14 of the 19
+# more than 0.5 s off among them); in noise and echo, where the VAD hears pauses inside words, far
+# fewer (a quarter): see bench/README.md.
+SENTENCE_PAD = 0.05
+SENTENCE_IN_SPEECH = "sentence boundary where no pause is heard: may be words off"
 
 # Job-level limits (fractions). Right pairs on the bench stay far below the review limits.
 REVIEW = {"implausible": 0.15, "no_speech": 0.10, "unspoken": 0.05, "uncovered": 0.05, "engine": 0.05}
@@ -133,6 +143,18 @@ class _SpeechMap:
         lo, hi = np.asarray(starts, dtype=float), np.asarray(ends, dtype=float)
         out: np.ndarray = np.maximum(self._until(np.maximum(hi, lo)) - self._until(lo), 0.0)
         return out
+
+
+def _sentence_ends_in_speech(words: list[TimedWord], speech: _SpeechMap) -> list[int]:
+    """Indexes i of the words ending a sentence (before word i + 1) where the VAD hears speech all
+    the way from SENTENCE_PAD before word i's end to SENTENCE_PAD after word i + 1's start."""
+    ends = [i for i in range(len(words) - 1) if boundary_cost(words[i].word) == 0.0]
+    if not ends:
+        return []
+    lo = [words[i].end - SENTENCE_PAD for i in ends]
+    hi = [max(words[i + 1].start + SENTENCE_PAD, start) for i, start in zip(ends, lo, strict=True)]
+    heard = speech.overlap(lo, hi)
+    return [i for i, h, a, b in zip(ends, heard, lo, hi, strict=True) if h >= b - a - 1e-6]
 
 
 def _fast(words: list[TimedWord]) -> list[bool]:
@@ -241,6 +263,10 @@ def judge(alignment: Alignment) -> Quality:
             _range(words, first, end, f"{end - first} word(s) stretched over {held:.1f} s of speech")
         )
 
+    unpaused = _sentence_ends_in_speech(words, speech_map) if measured else []
+    for i in unpaused:
+        found.append(_range(words, i, i + 2, SENTENCE_IN_SPEECH))
+
     gaps = _uncovered(words, speech)
     for gap_start, gap_end in gaps:
         if gap_end - gap_start >= MIN_UNCOVERED:
@@ -265,6 +291,7 @@ def judge(alignment: Alignment) -> Quality:
             (sum(e - s for s, e in gaps) + sum(excess)) / max(speech_seconds, 1e-3), 3
         ),
         "engine_suspicious_seconds": round(sum(r.end - r.start for r in alignment.suspicious), 1),
+        "sentence_ends_without_pause": len(unpaused),
         "text_match_probes": f"{len(probes) - len(lost)}/{len(probes)}",
     }
     fractions = {
