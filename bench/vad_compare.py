@@ -51,16 +51,10 @@ def vad_at(revision: str, folder: Path) -> ModuleType:
     return module
 
 
-def _pauses(probability: np.ndarray) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def _read(found: list[vad.Pause]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """What the alignment reads of the VAD: every pause's span (snapping, the review's speech map)
     and the sure pauses' cores (anchoring). A pause's level only decides whether it is sure."""
-    found = vad.pauses(probability)
     return [(p.start, p.end) for p in found], [(p.start, p.end) for p in vad.reliable(found)]
-
-
-def _largest_level_change(old: np.ndarray, new: np.ndarray) -> float:
-    then, now = vad.pauses(old), vad.pauses(new)
-    return max((abs(a.level - b.level) for a, b in zip(then, now, strict=True)), default=0.0)
 
 
 def _timed(module: ModuleType, audio: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -92,10 +86,12 @@ def main(argv: list[str] | None = None) -> int:
                 old, old_wall, old_cpu = _timed(then, clip.audio)
                 set_cpu_threads(threads)
                 new, new_wall, new_cpu = _timed(vad, clip.audio)
-                (spans, sure), now = _pauses(old), _pauses(new)
-                same = (spans, sure) == now
+                before, after = vad.pauses(old), vad.pauses(new)
+                spans, sure = _read(after)
+                same = _read(before) == (spans, sure)
                 differ += not same
-                levels = f"{_largest_level_change(old, new):.1e}" if same else "–"
+                moved = [abs(a.level - b.level) for a, b in zip(before, after, strict=True)] if same else []
+                levels = f"{max(moved, default=0.0):.1e}" if same else "–"
                 print(
                     f"| {name}/{clip.name} | {len(new)} | {float(np.abs(old - new).max()):.1e} | "
                     f"{len(spans)} {'identical' if same else 'DIFFER'} | {len(sure)} | {levels} | "

@@ -130,8 +130,8 @@ class Network:
         return self._head(hidden.reshape(rows * steps, -1, 1)).reshape(rows, steps), state
 
 
-def _load() -> Network:
-    """Silero's network, loaded once (~50 ms)."""
+def _load(device: str = "cpu") -> Network:
+    """Silero's network on `device`, loaded once (~50 ms)."""
     import torch
 
     with _lock:
@@ -144,6 +144,7 @@ def _load() -> Network:
             # silero_vad's import sets torch's threads to 1 for the whole process (the openai
             # backend's Whisper with them): put back what CPU_THREADS set
             torch.set_num_threads(threads)
+        _networks[0].to(device)
         return _networks[0]
 
 
@@ -268,9 +269,8 @@ def _batched_directions(
     audio: np.ndarray, device: str, check: Callable[[], None], rows_per_batch: int
 ) -> list[np.ndarray]:
     """Both directions in one batch (a GPU: its calls cost launches, not arithmetic)."""
-    network = _load()
+    network = _load(device)
     with _lock:
-        network.to(device)
         signals, layout = [audio, audio[::-1]], _layout(len(audio))
         return _lane(network, signals, layout, device, rows_per_batch, GPU_CHUNKS_PER_CALL, check)
 
@@ -279,7 +279,7 @@ def _parallel_directions(
     audio: np.ndarray, device: str, check: Callable[[], None], rows_per_batch: int
 ) -> list[np.ndarray]:
     """The reversed direction in a thread of its own, both on one torch thread (a CPU)."""
-    network = _load()
+    network = _load(device)
     layout = _layout(len(audio))
     stopped = threading.Event()
 
@@ -291,7 +291,6 @@ def _parallel_directions(
         return _lane(network, [signal], layout, device, rows_per_batch, CPU_CHUNKS_PER_CALL, check)[0]
 
     with _lock, _torch_threads(1), ThreadPoolExecutor(1, thread_name_prefix="vad") as pool:
-        network.to(device)
         reversed_run = pool.submit(lane, audio[::-1], stop_if_told)
         try:
             forward = lane(audio, check)

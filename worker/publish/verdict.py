@@ -46,8 +46,8 @@ MIN_RUN_WORDS = 3  # consecutive words with no speech worth a range
 STRETCH_BASE, STRETCH_PER_CHAR = 0.6, 0.17
 # A sentence boundary is in unbroken speech when the VAD hears speech from this long before the
 # sentence's last word ends to this long after the next one starts. On the bench's lectures the
-# engine's wrong sentence boundaries are mostly there (lecture_60: 30 of 692 flagged, 14 of the 19
-# more than 0.5 s off among them); in noise and echo, where the VAD hears pauses inside words, far
+# engine's wrong sentence boundaries are mostly there (lecture_60: 30 of 692 flagged, among them 14
+# of the 22 more than 0.5 s off); in noise and echo, where the VAD hears pauses inside words, far
 # fewer (a quarter): see bench/README.md.
 SENTENCE_PAD = 0.05
 SENTENCE_IN_SPEECH = "sentence boundary where no pause is heard: may be words off"
@@ -149,8 +149,6 @@ def _sentence_ends_in_speech(words: list[TimedWord], speech: _SpeechMap) -> list
     """Indexes i of the words ending a sentence (before word i + 1) where the VAD hears speech all
     the way from SENTENCE_PAD before word i's end to SENTENCE_PAD after word i + 1's start."""
     ends = [i for i in range(len(words) - 1) if boundary_cost(words[i].word) == 0.0]
-    if not ends:
-        return []
     lo = [words[i].end - SENTENCE_PAD for i in ends]
     hi = [max(words[i + 1].start + SENTENCE_PAD, start) for i, start in zip(ends, lo, strict=True)]
     heard = speech.overlap(lo, hi)
