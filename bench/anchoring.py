@@ -7,7 +7,9 @@ anchors on every VAD pause, as before the programme kept only the ones the VAD i
 (`worker.engine.vad.reliable`), for comparison. A pause placed at the
 wrong boundary is off by the speech between the two; a drift shows as a run of them. Also reports
 the candidate cells the programme evaluated per pause (its cost does not grow with the position)
-and CPU seconds. Cheap enough for the 60-minute lecture on a loaded 2-core machine.
+and CPU seconds. `--first-pass gated` adds the worker's first pass as evidence, heard in pieces
+as the worker does (`--piece-seconds 0`: in one pass over the whole recording, as before).
+Without a first pass, cheap enough for the 60-minute lecture on a loaded 2-core machine.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from bench.datasets import REPO, load_set
 from worker.engine.anchors import place_pauses
 from worker.engine.chunking import doubtful_stretches
 from worker.engine.fidelity import TimedWord, reconcile
-from worker.engine.first_pass import trusted_evidence
+from worker.engine.first_pass import PIECE_SECONDS, heard_in_pieces, trusted_evidence
 from worker.engine.vad import Pause, find_pauses, reliable
+from worker.inputs.audio import SAMPLE_RATE
 from worker.inputs.text import split_words
 
 CACHE = REPO / "bench" / "results" / "cache"
@@ -43,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
         help="evidence from the first stable-ts pass (run once per set with Whisper base, then cached): "
         "none, as is (the old way), or gated by the rate as the worker does",
     )
+    parser.add_argument(
+        "--piece-seconds",
+        type=float,
+        default=PIECE_SECONDS,
+        help="the first pass listens in pieces of about this long, as the worker does; 0: one pass over "
+        "the whole recording (before it was run in pieces)",
+    )
     args = parser.parse_args(argv)
     head = ["set", "audio min", "VAD pauses", "sure", "pauses placed", "at the true boundary %"]
     head += ["off > 1 s", "worst s", "cells/pause", "doubts", "CPU s"]
@@ -54,7 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.all_pauses:  # levels dropped: every pause counts as sure, edges as found
             pauses = [Pause(p.start, p.end) for p in pauses]
         words = split_words(clip.text)
-        evidence = None if args.first_pass == "none" else first_pass(name, clip.audio, words, clip.duration)
+        evidence = (
+            None
+            if args.first_pass == "none"
+            else first_pass(name, clip.audio, words, pauses, args.anchor_pause, args.piece_seconds)
+        )
         started = time.process_time()
         if evidence is not None and args.first_pass == "gated":
             evidence = trusted_evidence(words, evidence, pauses, clip.duration, args.anchor_pause)
@@ -77,9 +91,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def first_pass(name: str, audio: np.ndarray, words: list[str], duration: float) -> list[TimedWord]:
-    """The worker's first pass (stable-ts `align()`, fast_mode, Whisper base int8) over the set, cached."""
-    cached = CACHE / f"firstpass-{name}.json"
+def first_pass(
+    name: str,
+    audio: np.ndarray,
+    words: list[str],
+    pauses: list[Pause],
+    anchor_pause: float,
+    piece_seconds: float,
+) -> list[TimedWord]:
+    """The worker's first pass (stable-ts `align()`, fast_mode, Whisper base int8) over the set, in
+    pieces of about `piece_seconds` (0: in one pass), cached."""
+    cached = CACHE / (
+        f"firstpass-{name}.json" if not piece_seconds else f"firstpass-{name}-{piece_seconds:g}.json"
+    )
     if not cached.exists():
         from worker.engine.alignment import Aligner, AlignmentOptions
         from worker.engine.models import fetch_model
@@ -87,7 +111,16 @@ def first_pass(name: str, audio: np.ndarray, words: list[str], duration: float) 
 
         fetch_model("base", Backend.FASTER_WHISPER, REPO / "models")
         aligner = Aligner.load("base", Backend.FASTER_WHISPER, REPO / "models", Device.CPU, "int8")
-        heard, _ = reconcile(words, aligner.first_pass_words(audio, words, AlignmentOptions()), duration)
+        duration = len(audio) / SAMPLE_RATE
+
+        def listen(piece: np.ndarray, piece_words: list[str]) -> list[TimedWord]:
+            return aligner.first_pass_words(piece, piece_words, AlignmentOptions())
+
+        if piece_seconds:
+            rate_only = place_pauses(words, pauses, duration, anchor_pause)
+            heard = heard_in_pieces(listen, audio, words, rate_only, SAMPLE_RATE, piece_seconds)
+        else:
+            heard, _ = reconcile(words, listen(audio, words), duration)
         cached.write_text(json.dumps([dataclasses.asdict(w) for w in heard]))
     return [TimedWord(**w) for w in json.loads(cached.read_text())]
 

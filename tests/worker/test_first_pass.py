@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 
+import numpy as np
+
 from worker.engine.anchors import place_pauses, units
 from worker.engine.fidelity import TimedWord
-from worker.engine.first_pass import trusted_evidence
+from worker.engine.first_pass import heard_in_pieces, pieces, trusted_evidence
 from worker.engine.vad import Pause
 
 SECONDS_PER_UNIT = 0.075
@@ -73,3 +76,67 @@ def test_a_drifting_first_pass_no_longer_drags_the_pauses() -> None:
     kept = right_share(rec, trusted_evidence(rec.words, first_pass, rec.pauses, rec.duration, 0.2))
     assert kept >= 0.95
     assert pulled < kept  # the raw first pass does drag them: the test can fail
+
+
+def test_pieces_cover_text_and_recording_and_are_cut_at_the_longest_sentence_end_pause() -> None:
+    rec = recording(12, seed=7)
+    anchoring = place_pauses(rec.words, rec.pauses, rec.duration)
+    cut = pieces(anchoring, rec.words, rec.duration, every=60.0)
+    assert cut[0][:1] + cut[0][2:3] == (0, 0.0) and cut[-1][1] == len(rec.words)
+    assert cut[-1][3] == rec.duration
+    for (_, end, _, end_s), (first, _, start_s, _) in itertools.pairwise(cut):
+        assert (end, end_s) == (first, start_s)  # contiguous: every word and every sample once
+    assert 10 <= len(cut) <= 12
+    placed = dict((p, k) for k, p in anchoring.cuts)
+    previous_end = 0.0
+    for _, end, _, end_s in cut[:-1]:
+        assert rec.words[end - 1].endswith(".")
+        pause = next(p for p in placed if p.start <= end_s <= p.end)
+        window = [p for p in placed if previous_end + 60.0 <= p.start <= previous_end + 75.0]
+        assert pause.duration == max(p.duration for p in window)  # the longest one within reach
+        previous_end = pause.end
+
+
+def test_a_first_pass_that_loses_its_place_starts_in_step_again_at_every_piece() -> None:
+    """A pass running 5 % slow (3 s a minute): over the whole recording the gate must drop most of
+    it; heard in pieces of a minute it stays within the gate everywhere."""
+    rec = recording(12, seed=8)
+    rate = 100  # samples per second: the fake engine needs only the pieces' lengths
+    samples = np.zeros(int(rec.duration * rate), np.float32)
+    said: list[int] = [0, 0]  # words and samples handed out so far
+
+    def slow_listener(piece: np.ndarray, piece_words: list[str]) -> list[TimedWord]:
+        first, start_s = said[0], said[1] / rate
+        said[0] += len(piece_words)
+        said[1] += len(piece)
+        truth = rec.truth[first : first + len(piece_words)]
+        late = [(w.start - start_s) * 1.05 for w in truth]
+        return [TimedWord(w.word, t, t + w.end - w.start, 0.9) for w, t in zip(truth, late, strict=True)]
+
+    anchoring = place_pauses(rec.words, rec.pauses, rec.duration)
+    in_pieces = heard_in_pieces(slow_listener, samples, rec.words, anchoring, rate)
+    assert [w.word for w in in_pieces] == rec.words
+    assert max(abs(h.start - t.start) for h, t in zip(in_pieces, rec.truth, strict=True)) < 4.0
+    said[:] = [0, 0]
+    whole = slow_listener(samples, rec.words)
+
+    def trusted_share(heard: list[TimedWord]) -> float:
+        gated = trusted_evidence(rec.words, heard, rec.pauses, rec.duration, 0.2, rate_only=anchoring)
+        return sum(w.probability > 0 for w in gated) / len(gated)
+
+    assert trusted_share(in_pieces) >= 0.95
+    assert trusted_share(whole) < 0.5  # the test can fail: one pass does drift out of the gate
+
+
+def test_a_piece_the_engine_cannot_hear_gives_no_evidence_but_keeps_its_words() -> None:
+    rec = recording(5, seed=9)
+    rate = 100
+    samples = np.zeros(int(rec.duration * rate), np.float32)
+    anchoring = place_pauses(rec.words, rec.pauses, rec.duration)
+    heard = heard_in_pieces(lambda piece, piece_words: [], samples, rec.words, anchoring, rate)
+    assert [w.word for w in heard] == rec.words
+    assert all(w.probability == 0.0 and not w.spoken for w in heard)
+    starts = [w.start for w in heard]
+    assert starts == sorted(starts)
+    assert starts[0] >= 0.0
+    assert heard[-1].end <= rec.duration

@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from worker.engine.anchors import place_pauses
 from worker.engine.batching import WindowEncoder, default_batch
 from worker.engine.chunking import align_in_windows
 from worker.engine.evidence import Probe, probe_text
 from worker.engine.fidelity import Repairs, TimedWord, reconcile
-from worker.engine.first_pass import hear
+from worker.engine.first_pass import hear, heard_in_pieces
 from worker.engine.models import load_model, resolve_model
 from worker.engine.refine import shift_words, snap_to_pauses
 from worker.engine.vad import find_pauses, speech_between
@@ -245,11 +246,17 @@ class Aligner:
                     progress(done[0], duration)
                 return timed
 
+            def listen(piece: np.ndarray, piece_words: list[str]) -> list[TimedWord]:
+                try:
+                    return self.first_pass_words(piece, piece_words, options, still_at_start)
+                except AlignmentFailed:  # a piece it cannot align at all (a tone, music): no evidence
+                    return []
+
+            rate_only = place_pauses(words, pauses, duration, options.anchor_pause)
             first_pass: list[TimedWord] = []
             if options.anchor_first_pass:
                 log.info("first pass over %.0f s of audio", duration)
-                first_pass_words = self.first_pass_words(samples, words, options, still_at_start)
-                first_pass, _ = reconcile(words, first_pass_words, duration)
+                first_pass = heard_in_pieces(listen, samples, words, rate_only, SAMPLE_RATE)
             log.info("aligning in windows")
             timed, doubts = align_in_windows(
                 samples,
@@ -259,6 +266,7 @@ class Aligner:
                 windowed_pieces,
                 options.anchor_pause,
                 window=options.anchor_window,
+                rate_only=rate_only,
             )
             suspicious = [SuspiciousRange(*doubt) for doubt in doubts]
         else:

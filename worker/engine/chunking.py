@@ -74,11 +74,17 @@ def align_in_windows(
     anchor_pause: float = 0.2,
     window: float = 4.0,
     pad: float = 0.25,
+    rate_only: Anchoring | None = None,
 ) -> tuple[list[TimedWord], list[Doubt]]:
     """Every word of `words`, re-aligned window by window between anchored pauses; and the stretches
-    whose placement the anchoring doubts."""
+    whose placement the anchoring doubts (`rate_only`: the anchoring without a first pass, if the
+    caller has it already)."""
     duration = len(samples) / SAMPLE_RATE
-    evidence = trusted_evidence(words, first_pass, pauses, duration, anchor_pause) if first_pass else None
+    evidence = (
+        trusted_evidence(words, first_pass, pauses, duration, anchor_pause, rate_only=rate_only)
+        if first_pass
+        else None
+    )
     anchoring = place_pauses(words, pauses, duration, anchor_pause, evidence=evidence)
     doubts = doubtful_stretches(anchoring)
     spans = windows(anchoring.cuts, len(words), duration, window)
