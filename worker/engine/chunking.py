@@ -12,7 +12,9 @@ are squeezed or stretched and the error is carried into every later window (we m
    each placed pause is an anchor: the text before it belongs to the audio before it; stretches
    where speech and text disagree badly are reported (`doubtful_stretches`), not hidden;
 2. the anchors cut the recording into pieces, merged into windows of at most `window` seconds, and
-   each window is aligned again on its own with exactly its own words.
+   each window is aligned again on its own with exactly its own words;
+3. a window whose words come out squeezed holds text its audio does not: the cuts around it are
+   tried at the nearest sentence and clause ends (`worker.engine.recheck`).
 
 A window's error stays inside the window. Anchored only on the text's length, real speech with
 fillers and no punctuation is misplaced (bench: en_mfa_concatenated); the first pass fixes that
@@ -29,6 +31,7 @@ import numpy as np
 from worker.engine.anchors import Anchoring, place_pauses
 from worker.engine.fidelity import TimedWord
 from worker.engine.first_pass import trusted_evidence
+from worker.engine.recheck import Span, recheck_cuts
 from worker.engine.vad import Pause
 
 SAMPLE_RATE = 16_000
@@ -40,7 +43,7 @@ PieceAligner = Callable[[Sequence[tuple[np.ndarray, list[str]]]], list[list[Time
 
 def windows(
     cuts: Sequence[tuple[int, Pause]], words: int, duration: float, window: float = 28.0
-) -> list[tuple[int, int, float, float]]:
+) -> list[Span]:
     """(first word, end word, start s, end s) of each window: anchored pieces merged up to `window` s.
 
     Several pauses placed at one boundary (with sound between them that the text does not hold: a
@@ -90,13 +93,23 @@ def align_in_windows(
     spans = windows(anchoring.cuts, len(words), duration, window)
     if len(spans) <= 1:
         return (list(first_pass) if first_pass else align_pieces([(samples, words)])[0]), doubts
-    offsets = [max(start_s - pad, 0.0) for _, _, start_s, _ in spans]
-    pieces = [
-        (samples[int(lo * SAMPLE_RATE) : int(min(end_s + pad, duration) * SAMPLE_RATE)], words[first:end])
-        for lo, (first, end, _, end_s) in zip(offsets, spans, strict=True)
-    ]  # views into `samples`, not copies
+
+    def align_spans(chosen: Sequence[Span]) -> list[list[TimedWord]]:
+        pieces = [
+            (
+                samples[
+                    int(max(start_s - pad, 0.0) * SAMPLE_RATE) : int(min(end_s + pad, duration) * SAMPLE_RATE)
+                ],
+                words[first:end],
+            )
+            for first, end, start_s, end_s in chosen
+        ]  # views into `samples`, not copies
+        return align_pieces(pieces)
+
+    aligned = align_spans(spans)
+    recheck_cuts(words, spans, aligned, align_spans)
     out: list[TimedWord] = []
-    for lo, timed in zip(offsets, align_pieces(pieces), strict=True):
+    for lo, timed in zip([max(start_s - pad, 0.0) for _, _, start_s, _ in spans], aligned, strict=True):
         floor = out[-1].end if out else 0.0  # windows overlap by their padding: keep words in order
         for w in timed:
             start = max(w.start + lo, floor)

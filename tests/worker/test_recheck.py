@@ -1,0 +1,155 @@
+"""A cut whose window comes out squeezed is moved where both windows fit (pure: a stand-in aligner
+that hears each word where it was said and squeezes the words its audio does not hold)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+from worker.engine.fidelity import TimedWord
+from worker.engine.recheck import Span, SpanAligner, candidate_boundaries, recheck_cuts, squeezed
+
+SENTENCE = [
+    "בזמן",
+    "שבין",
+    "השמשות",
+    "כל",
+    "זמן",
+    "שבני",
+    "אדם",
+    "הולכים",
+    "לישון",
+    "נחשב",
+    "זמן",
+    "שכיבה",
+    "לדברי",
+    "הכל.",
+]
+N = len(SENTENCE)  # 14: a sentence too many squeezes more than `SUSPECT_WORDS`
+
+
+def lecture(sentences: int) -> tuple[list[str], list[TimedWord], list[float]]:
+    """Sentences of N words, 0.3 s a word, 0.5 s pauses; the words, their truth, the pauses' middles."""
+    words: list[str] = []
+    truth: list[TimedWord] = []
+    middles: list[float] = []
+    t = 0.5
+    for _ in range(sentences):
+        for word in SENTENCE:
+            words.append(word)
+            truth.append(TimedWord(word, t, t + 0.28, 0.5))
+            t += 0.3
+        middles.append(t + 0.25)
+        t += 0.5
+    return words, truth, middles
+
+
+def hearing(truth: list[TimedWord], calls: list[int]) -> SpanAligner:
+    """Aligns a window as stable-ts does when its text and audio disagree: the words said in the
+    window's audio where they were said, the others squeezed at its edge (10 ms each)."""
+
+    def align(spans: Sequence[Span]) -> list[list[TimedWord]]:
+        calls.append(len(spans))
+        out = []
+        for first, end, start_s, end_s in spans:
+            timed = []
+            for i in range(first, end):
+                w = truth[i]
+                if start_s <= w.start < end_s:
+                    timed.append(TimedWord(w.word, w.start - start_s, w.end - start_s, 0.5))
+                else:
+                    at = 0.0 if w.start < start_s else end_s - start_s - 0.01 * (end - i)
+                    timed.append(TimedWord(w.word, max(at, 0.0), max(at, 0.0) + 0.01, 0.01))
+            timed.sort(key=lambda w: w.start)
+            out.append(timed)
+        return out
+
+    return align
+
+
+def spans_at(cuts: list[tuple[int, int]], middles: list[float], words: int, duration: float) -> list[Span]:
+    """Windows between the pauses in `cuts` ((pause, boundary) each), with the text cut there."""
+    edges = [(0, 0.0), *[(k, middles[pause]) for pause, k in cuts], (words, duration)]
+    return [(k1, k2, s1, s2) for (k1, s1), (k2, s2) in itertools.pairwise(edges)]
+
+
+def test_a_run_of_very_short_words_counts_as_squeezed_a_short_one_alone_does_not() -> None:
+    def words(durations: list[float]) -> list[TimedWord]:
+        return [TimedWord("מילה", i, i + d, 0.5) for i, d in enumerate(durations)]
+
+    assert squeezed(words([0.3, 0.01, 0.01, 0.01, 0.01, 0.3])) == 4
+    assert squeezed(words([0.01, 0.01, 0.01, 0.3, 0.02, 0.3, 0.01, 0.01, 0.01])) == 0
+    assert squeezed(words([0.02] * 7)) == 7
+
+
+def test_the_cuts_tried_are_the_nearest_sentence_and_clause_ends_inside_the_two_windows() -> None:
+    words = ["א", "ב.", "ג", "ד,", "ה", "ו", "ז.", "ח", "ט?", "י"]
+    assert candidate_boundaries(words, 0, 10, 7) == [4, 2, 9]  # never the cut itself
+    assert candidate_boundaries(words, 3, 8, 7) == [4]  # nor a window's own edge (3)
+
+
+def test_a_cut_placed_one_sentence_early_is_moved_back() -> None:
+    words, truth, middles = lecture(8)  # windows of two sentences: a cut at every other pause
+    right = [(p, N * (p + 1)) for p in (1, 3, 5)]
+    wrong = [right[0], (3, 3 * N), right[2]]  # the pause after sentence 4 placed after sentence 3
+    calls: list[int] = []
+    align = hearing(truth, calls)
+    spans = spans_at(wrong, middles, len(words), truth[-1].end + 0.5)
+    timed = align(spans)
+    assert squeezed(timed[2]) == N  # the window after the cut holds a sentence it does not hear
+    assert recheck_cuts(words, spans, timed, align) == 1
+    assert spans == spans_at(right, middles, len(words), truth[-1].end + 0.5)
+    assert sum(squeezed(t) for t in timed) == 0
+    assert [w.word for t in timed for w in t] == words  # every word, once, in order
+
+
+def test_windows_that_fit_are_not_aligned_again() -> None:
+    words, truth, middles = lecture(5)
+    calls: list[int] = []
+    align = hearing(truth, calls)
+    spans = spans_at([(p, N * (p + 1)) for p in range(4)], middles, len(words), truth[-1].end + 0.5)
+    timed = align(spans)
+    before = list(spans)
+    assert recheck_cuts(words, spans, timed, align) == 0
+    assert spans == before
+    assert calls == [5]  # only the first alignment
+
+
+def test_a_window_left_wordless_keeps_no_words() -> None:
+    """A music intro: the anchoring gave its window no text. The window after it holds a sentence
+    too many; the fix moves the cut after it, never text into the music."""
+    words, truth, middles = lecture(3)
+    music = 10.0
+    said = [TimedWord(w.word, w.start + music, w.end + music, 0.5) for w in truth]
+    align = hearing(said, [])
+    duration = said[-1].end + 0.5
+    spans: list[Span] = [
+        (0, 0, 0.0, music),
+        (0, 2 * N, music, middles[0] + music),  # holds sentence 1's audio, sentences 1 and 2's text
+        (2 * N, 3 * N, middles[0] + music, duration),
+    ]
+    timed = align(spans)
+    assert recheck_cuts(words, spans, timed, align) == 1
+    assert spans[0][:2] == (0, 0)
+    assert spans[1][:2] == (0, N)
+    assert sum(squeezed(t) for t in timed) == 0
+
+
+def test_a_move_the_model_hears_worse_is_not_taken() -> None:
+    """Squeezed words alone do not prove the cut wrong (the model misplaces words in windows whose
+    cuts are right): a move must not lower how well the model hears the two windows' words."""
+    words, truth, middles = lecture(4)
+    spans = spans_at([(1, 2 * N)], middles, len(words), truth[-1].end + 0.5)
+    squeezed_in = [TimedWord(w, 0.0, 0.01, 0.5) for w in words[2 * N :]]
+    heard = [[TimedWord(w, 0.0, 0.3, 0.5) for w in words[: 2 * N]], squeezed_in]
+
+    def unsure(chosen: Sequence[Span]) -> list[list[TimedWord]]:  # fits everywhere, hears nothing
+        return [
+            [TimedWord(words[i], 0.3 * i, 0.3 * i + 0.28, 0.001) for i in range(a, b)]
+            for a, b, _, _ in chosen
+        ]
+
+    before = list(spans)
+    assert recheck_cuts(words, spans, heard, unsure) == 0
+    assert spans == before
+    assert heard[1] == squeezed_in

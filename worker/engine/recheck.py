@@ -1,0 +1,112 @@
+"""A second look at a cut whose window came out squeezed: the anchoring checked against the audio.
+
+The anchoring places each pause at a word boundary from the text's length, the speaking rate and a
+first pass; where sentences of similar length follow each other it can pick a neighbouring sentence
+end, and its window then holds a sentence too many (or too few). stable-ts still places every word
+of a window inside it, so the text a window has too much of comes out squeezed: a run of words of a
+few milliseconds each (on lecture_60 a wrong cut packed 25 words into 1 s, 10 s off the truth).
+Such a run is the audio's own verdict on the cut. For a window with `SUSPECT_WORDS` squeezed words
+(more than a sentence: smaller runs come as often from the model misplacing words in a window whose
+cuts are right), each of its two cuts is moved in turn to the nearest sentence and clause ends around
+it, the two windows on either side are aligned again, and the move that leaves the fewest squeezed
+words wins if it removes at least half the suspect count and the model hears the words no worse
+there (`log_probability`). Only which words fall between two pauses changes, never the pauses.
+Measured on the bench's lectures: bench/README.md, "Re-checking squeezed windows".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from worker.engine.anchors import boundary_cost
+from worker.engine.fidelity import TimedWord
+
+log = logging.getLogger(__name__)
+
+SQUEEZED_SECONDS = 0.05  # a word this short was pressed in, not said ...
+SQUEEZE_RUN = 4  # ... when this many such words follow each other
+SUSPECT_WORDS = 12  # squeezed words in a window that make both its cuts worth a second look
+PROBABILITY_FLOOR = 1e-4  # a word's probability, floored before its log is summed
+NEAREST_ENDS = 4  # sentence and clause ends tried on each side of a cut ...
+MOVE_WORDS = 30  # ... at most this many words away
+
+# (first word, end word, start s, end s) of a window
+Span = tuple[int, int, float, float]
+# Aligns each window's words inside its audio (times relative to the window's own start).
+SpanAligner = Callable[[Sequence[Span]], list[list[TimedWord]]]
+
+
+def squeezed(timed: Sequence[TimedWord]) -> int:
+    """Words in runs of at least `SQUEEZE_RUN` consecutive words each shorter than `SQUEEZED_SECONDS`."""
+    short = [w.end - w.start <= SQUEEZED_SECONDS for w in timed]
+    total = run = 0
+    for is_short in [*short, False]:
+        if is_short:
+            run += 1
+            continue
+        total += run if run >= SQUEEZE_RUN else 0
+        run = 0
+    return total
+
+
+def log_probability(timed: Sequence[TimedWord]) -> float:
+    """How well the model hears these words where they were put: the sum of their log probabilities
+    (the same words over the same audio compare across ways of cutting them)."""
+    return float(sum(np.log(max(w.probability, PROBABILITY_FLOOR)) for w in timed))
+
+
+def candidate_boundaries(words: Sequence[str], first: int, end: int, at: int) -> list[int]:
+    """Sentence and clause ends strictly inside (first, end), nearest to `at` on each side."""
+    ends = [k for k in range(max(first + 1, at - MOVE_WORDS), min(end, at + MOVE_WORDS + 1)) if k != at]
+    ends = [k for k in ends if boundary_cost(words[k - 1]) < 2.0]
+    before = sorted((k for k in ends if k < at), reverse=True)[:NEAREST_ENDS]
+    after = sorted(k for k in ends if k > at)[:NEAREST_ENDS]
+    return before + after
+
+
+def recheck_cuts(
+    words: Sequence[str], spans: list[Span], timed: list[list[TimedWord]], align: SpanAligner
+) -> int:
+    """Re-check the cuts around each squeezed window, in place (`spans` and `timed`); the cuts moved."""
+    moved = 0
+    for i in range(len(spans)):
+        if squeezed(timed[i]) < SUSPECT_WORDS:
+            continue
+        trials: list[tuple[int, Span, Span]] = []  # (left window j of the pair j, j + 1; both spans)
+        for j in (i - 1, i):
+            if j < 0 or j + 1 >= len(spans):
+                continue
+            (first, at, start_a, end_a), (_, end, start_b, end_b) = spans[j], spans[j + 1]
+            if first == at or at == end:  # a window the anchoring left wordless (music, a filler) stays so
+                continue
+            for k in candidate_boundaries(words, first, end, at):
+                trials.append((j, (first, k, start_a, end_a), (k, end, start_b, end_b)))
+        if not trials:
+            continue
+        aligned = align([span for _, left, right in trials for span in (left, right)])
+        now = {j: squeezed(timed[j]) + squeezed(timed[j + 1]) for j, _, _ in trials}
+        gains = [
+            now[j] - squeezed(aligned[2 * t]) - squeezed(aligned[2 * t + 1])
+            for t, (j, _, _) in enumerate(trials)
+        ]
+        best = int(np.argmax(gains))  # of equals, the first tried
+        j = trials[best][0]
+        heard_now = log_probability(timed[j]) + log_probability(timed[j + 1])
+        heard_then = log_probability(aligned[2 * best]) + log_probability(aligned[2 * best + 1])
+        if gains[best] < SUSPECT_WORDS / 2 or heard_then < heard_now:
+            continue
+        j, left, right = trials[best]
+        at_before = spans[j][1]
+        spans[j], spans[j + 1] = left, right
+        timed[j], timed[j + 1] = aligned[2 * best], aligned[2 * best + 1]
+        moved += 1
+        log.info(
+            "moved the cut at %.1f s by %+d words (%d fewer squeezed)",
+            left[3],
+            left[1] - at_before,
+            gains[best],
+        )
+    return moved
