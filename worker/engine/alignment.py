@@ -252,10 +252,11 @@ class Aligner:
                 except AlignmentFailed:  # a piece it cannot align at all (a tone, music): no evidence
                     return []
 
-            rate_only = place_pauses(words, pauses, duration, options.anchor_pause)
             first_pass: list[TimedWord] = []
+            rate_only = None  # the anchoring on the rate alone: cuts the first pass, then gates it
             if options.anchor_first_pass:
                 log.info("first pass over %.0f s of audio", duration)
+                rate_only = place_pauses(words, pauses, duration, options.anchor_pause)
                 first_pass = heard_in_pieces(listen, samples, words, rate_only, SAMPLE_RATE)
             log.info("aligning in windows")
             timed, doubts = align_in_windows(

@@ -11,7 +11,7 @@ cuts are right), each of its two cuts is moved in turn to the nearest sentence a
 it, the two windows on either side are aligned again, and the move that leaves the fewest squeezed
 words wins if it removes at least half the suspect count and the model hears the words no worse
 there (`log_probability`). Only which words fall between two pauses changes, never the pauses.
-Measured on the bench's lectures: bench/README.md, "Re-checking squeezed windows".
+Measured on the bench's lectures: bench/README.md, "… a second look at squeezed windows".
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def log_probability(timed: Sequence[TimedWord]) -> float:
 def candidate_boundaries(words: Sequence[str], first: int, end: int, at: int) -> list[int]:
     """Sentence and clause ends strictly inside (first, end), nearest to `at` on each side."""
     ends = [k for k in range(max(first + 1, at - MOVE_WORDS), min(end, at + MOVE_WORDS + 1)) if k != at]
-    ends = [k for k in ends if boundary_cost(words[k - 1]) < 2.0]
+    ends = [k for k in ends if boundary_cost(words[k - 1]) < 2.0]  # sentence (0) and clause (0.7) ends
     before = sorted((k for k in ends if k < at), reverse=True)[:NEAREST_ENDS]
     after = sorted(k for k in ends if k > at)[:NEAREST_ENDS]
     return before + after
@@ -93,12 +93,11 @@ def recheck_cuts(
             for t, (j, _, _) in enumerate(trials)
         ]
         best = int(np.argmax(gains))  # of equals, the first tried
-        j = trials[best][0]
+        j, left, right = trials[best]
         heard_now = log_probability(timed[j]) + log_probability(timed[j + 1])
         heard_then = log_probability(aligned[2 * best]) + log_probability(aligned[2 * best + 1])
         if gains[best] < SUSPECT_WORDS / 2 or heard_then < heard_now:
             continue
-        j, left, right = trials[best]
         at_before = spans[j][1]
         spans[j], spans[j + 1] = left, right
         timed[j], timed[j + 1] = aligned[2 * best], aligned[2 * best + 1]
