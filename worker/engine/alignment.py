@@ -246,15 +246,16 @@ class Aligner:
                     progress(done[0], duration)
                 return timed
 
-            def listen(piece: np.ndarray, piece_words: list[str]) -> list[TimedWord]:
-                try:
-                    return self.first_pass_words(piece, piece_words, options, still_at_start)
-                except AlignmentFailed:  # a piece it cannot align at all (a tone, music): no evidence
-                    return []
-
             first_pass: list[TimedWord] = []
             rate_only = None  # the anchoring on the rate alone: cuts the first pass, then gates it
             if options.anchor_first_pass:
+
+                def listen(piece: np.ndarray, piece_words: list[str]) -> list[TimedWord]:
+                    try:
+                        return self.first_pass_words(piece, piece_words, options, still_at_start)
+                    except AlignmentFailed:  # a piece it cannot align at all (a tone, music): no evidence
+                        return []
+
                 log.info("first pass over %.0f s of audio", duration)
                 rate_only = place_pauses(words, pauses, duration, options.anchor_pause)
                 first_pass = heard_in_pieces(listen, samples, words, rate_only, SAMPLE_RATE)

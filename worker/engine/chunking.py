@@ -94,22 +94,25 @@ def align_in_windows(
     if len(spans) <= 1:
         return (list(first_pass) if first_pass else align_pieces([(samples, words)])[0]), doubts
 
+    def padded_start(span: Span) -> float:
+        return max(span[2] - pad, 0.0)
+
     def align_spans(chosen: Sequence[Span]) -> list[list[TimedWord]]:
         pieces = [
             (
                 samples[
-                    int(max(start_s - pad, 0.0) * SAMPLE_RATE) : int(min(end_s + pad, duration) * SAMPLE_RATE)
+                    int(padded_start(span) * SAMPLE_RATE) : int(min(span[3] + pad, duration) * SAMPLE_RATE)
                 ],
-                words[first:end],
+                words[span[0] : span[1]],
             )
-            for first, end, start_s, end_s in chosen
+            for span in chosen
         ]  # views into `samples`, not copies
         return align_pieces(pieces)
 
     aligned = align_spans(spans)
     recheck_cuts(words, spans, aligned, align_spans)
     out: list[TimedWord] = []
-    for lo, timed in zip([max(start_s - pad, 0.0) for _, _, start_s, _ in spans], aligned, strict=True):
+    for lo, timed in zip(map(padded_start, spans), aligned, strict=True):
         floor = out[-1].end if out else 0.0  # windows overlap by their padding: keep words in order
         for w in timed:
             start = max(w.start + lo, floor)
