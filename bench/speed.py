@@ -173,8 +173,8 @@ class Profile:
         mel = faster_whisper.feature_extractor.FeatureExtractor
         setattr(mel, "__call__", self.wrap(MEL, mel.__call__))  # noqa: B010
         # The two directions run in parallel threads on a CPU, so Silero is timed as one call of
-        # `speech_probability` (process CPU: both threads); its network calls are counted apart.
-        setattr(vad, "speech_probability", self.wrap(SILERO, vad.speech_probability))  # noqa: B010
+        # `directions` (process CPU: both threads); its network calls are counted apart.
+        setattr(vad, "directions", self.wrap(SILERO, vad.directions))  # noqa: B010
         counting = threading.Lock()  # both lanes' threads count
 
         def count() -> None:
@@ -363,7 +363,7 @@ def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
             out[f"defaults_over_align_{key}_wall"] = round(r["wall_s"] / align["wall_s"], 3)
         # GPU projection (not a measurement): the networks 30x / 100x faster, one call costing at
         # least 1 ms of launch latency, everything else as on this CPU.
-        # (Silero's calls are its network calls, not the one call of `speech_probability`; on a GPU
+        # (Silero's calls are its network calls, not the one call of `directions`; on a GPU
         # both directions share a call, and a call takes GPU_CHUNKS_PER_CALL chunks, not the CPU's)
         calls = sum(v for k, v in r["model_calls"].items() if _network(k) and k not in (SILERO, SILERO_CALLS))
         calls += math.ceil(r["model_calls"].get(SILERO_CALLS, 0) * CPU_CHUNKS_PER_CALL / GPU_CHUNKS_PER_CALL)

@@ -15,6 +15,8 @@ import torch
 from bench.hebrew import Espeak, resample, trim_bounds
 from worker.engine import vad
 from worker.engine.vad import (
+    DECAY_PAUSES_MIN,
+    FADE_MARGIN_SECONDS,
     FRAME,
     FRAME_SECONDS,
     LEVEL_CEILING,
@@ -157,6 +159,50 @@ def test_a_direction_stuck_on_silence_is_outvoted_and_lags_are_still_cut() -> No
     assert [(round(p.start, 1), round(p.end, 1)) for p in plain] == [(3.0, 4.0), (4.5, 9.5), (10.0, 15.5)]
     found = pauses(vad.combined(forward, backward))  # (the stuck phrase starts with its early rise)
     assert [(round(p.start, 1), round(p.end, 1)) for p in found] == [(3.0, 4.0), (10.0, 11.3), (13.5, 15.5)]
+
+
+def _sentences_with_fades(faded: set[int], count: int = 12) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """Forward and reversed probabilities of `count` sentences of 2 s, each followed by 1 s of
+    silence, and where each sentence's speech ends. The forward pass decays over 0.1 s after speech
+    stops; the reversed pass is sharp there, except after the `faded` sentences, whose last 0.5 s
+    is so quiet that it falls silent that early (the fade is an onset to it)."""
+    speech, silence, decay = (round(s / FRAME_SECONDS) for s in (2.0, 1.0, 0.1))
+    forward, backward, ends = [], [], []
+    for sentence in range(count):
+        ends.append((len(forward) + speech) * FRAME_SECONDS)
+        forward += [0.95] * speech + [0.6] * decay + [0.02] * (silence - decay)
+        heard = speech - (round(0.5 / FRAME_SECONDS) if sentence in faded else 0)
+        backward += [0.95] * heard + [0.05] * (speech - heard) + [0.02] * silence
+    return np.array(forward, np.float32), np.array(backward, np.float32), ends
+
+
+def test_a_sentence_end_that_fades_out_ends_where_the_speech_does() -> None:
+    """The minimum of both directions would end sentences 3 and 7 half a second early, inside their
+    quiet last syllable; the forward pass's silence, less its usual decay, puts them back."""
+    forward, backward, ends = _sentences_with_fades({3, 7})
+    probability = vad.combined(forward, backward)
+    plain = [p.start for p in pauses(probability)]
+    assert [round(end - start, 1) for start, end in zip(plain, ends, strict=True)][2:9] == [
+        0,
+        0.5,
+        0,
+        0,
+        0,
+        0.5,
+        0,
+    ]
+    found = pauses(probability, forward=forward)
+    assert all(
+        abs(p.start - end) <= FADE_MARGIN_SECONDS + FRAME_SECONDS for p, end in zip(found, ends, strict=True)
+    )
+    assert [p.end for p in found] == [p.end for p in pauses(probability)]  # speech starts are not touched
+    assert reliable(found) == reliable(pauses(probability))  # the anchoring reads the pauses as heard
+
+
+def test_with_too_few_pauses_to_know_the_usual_decay_no_pause_start_moves() -> None:
+    forward, backward, _ = _sentences_with_fades({3}, count=DECAY_PAUSES_MIN - 1)
+    probability = vad.combined(forward, backward)
+    assert pauses(probability, forward=forward) == pauses(probability)
 
 
 def test_only_sure_pauses_anchor_and_dips_inside_speech_do_not() -> None:

@@ -62,6 +62,16 @@ STUCK_SECONDS = 1.5
 # An edge of a pause whose probability stays above the limit for longer than this is not a pause
 # edge but speech the model hears poorly (echo): the pause's sure core starts (or ends) after it.
 SAG_SECONDS = 0.2
+# Where speech fades out (a quiet last syllable before a pause), the reversed pass, for which the
+# fade is an onset, falls silent up to a second before the speech ends; the forward pass falls
+# silent a recording's usual decay time after it. So where the reversed pass falls silent more than
+# FADE_MARGIN_SECONDS beyond that usual decay (the median over the recording's pauses, known from
+# DECAY_PAUSES_MIN of them) before the forward pass, speech ends that long before the forward pass
+# falls silent. Only the words' times take the moved start: the anchoring reads the pause as both
+# directions heard it (its `core`), as before; with the moved starts it misplaced a run of real
+# speech by 5 s (bench/README.md, "Sentence ends that fade out").
+FADE_MARGIN_SECONDS = 0.06
+DECAY_PAUSES_MIN = 10
 
 _networks: list[Network] = []  # loaded once; stateless (the recurrent state is passed in), shared by lanes
 _lock = threading.Lock()
@@ -73,7 +83,9 @@ class Pause:
     end: float
     # Annotations, not identity (a pause equals another with the same span):
     level: float = field(default=0.0, compare=False)  # mean speech probability over the pause (0: sure)
-    # where the probability is below the recording's level limit, when that is narrower (echo at an edge)
+    # The pause as the anchoring reads it, where that differs: where the probability is below the
+    # recording's level limit, when that is narrower (echo at an edge), or the start before it was
+    # moved for a fade (FADE_MARGIN_SECONDS).
     core_start: float | None = field(default=None, compare=False)
     core_end: float | None = field(default=None, compare=False)
 
@@ -83,7 +95,7 @@ class Pause:
 
     @property
     def core(self) -> Pause:
-        """The pause narrowed to its sure core (itself when the core is the whole pause)."""
+        """The pause as the anchoring reads it: its sure core (itself when that is the whole pause)."""
         if self.core_start is None and self.core_end is None:
             return self
         start = self.start if self.core_start is None else self.core_start
@@ -244,13 +256,14 @@ def _torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def speech_probability(
+def directions(
     samples: np.ndarray,
     device: str = "cpu",
     check: Callable[[], None] | None = None,
     rows_per_batch: int = ROWS_PER_BATCH,
-) -> np.ndarray:
-    """Per 32 ms frame, the speech probability, sharp at both edges (`combined` forward and reversed).
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per 32 ms frame, the speech probability heard forwards and heard on the reversed audio (put
+    back in time order).
 
     Rows go through the network `rows_per_batch` at a time, their samples copied a block of steps at
     a time, so memory stays bounded whatever the length of the audio.
@@ -258,11 +271,21 @@ def speech_probability(
     calling thread, and may raise to stop (a job's cancel hook)."""
     frames = len(samples) // FRAME
     if frames == 0:
-        return np.zeros(0, np.float32)
+        return np.zeros(0, np.float32), np.zeros(0, np.float32)
     audio = samples[: frames * FRAME]
-    directions = _parallel_directions if device == "cpu" else _batched_directions
-    forward, backward = directions(audio, device, check or (lambda: None), rows_per_batch)
-    return combined(forward[:frames], backward[:frames][::-1])
+    run = _parallel_directions if device == "cpu" else _batched_directions
+    forward, backward = run(audio, device, check or (lambda: None), rows_per_batch)
+    return forward[:frames], backward[:frames][::-1]
+
+
+def speech_probability(
+    samples: np.ndarray,
+    device: str = "cpu",
+    check: Callable[[], None] | None = None,
+    rows_per_batch: int = ROWS_PER_BATCH,
+) -> np.ndarray:
+    """Per 32 ms frame, the speech probability, sharp at both edges (`combined` `directions`)."""
+    return combined(*directions(samples, device, check, rows_per_batch))
 
 
 def _batched_directions(
@@ -352,15 +375,23 @@ def level_limit(levels: np.ndarray, durations: np.ndarray) -> float:
     return float(np.clip(LEVEL_FACTOR * np.median(sure), MAX_LEVEL, LEVEL_CEILING))
 
 
+Run = tuple[int, int]  # first frame, end frame
+
+
 def pauses(
-    probability: np.ndarray, threshold: float = SPEECH, min_duration: float = 0.1, edge_threshold: float = 0.2
+    probability: np.ndarray,
+    threshold: float = SPEECH,
+    min_duration: float = 0.1,
+    edge_threshold: float = 0.2,
+    forward: np.ndarray | None = None,
 ) -> list[Pause]:
     """Runs of frames below `threshold` lasting at least `min_duration` seconds, their edges then
     tightened to where the probability falls below `edge_threshold` (hysteresis: the decision is
     made at `threshold`, the edges where the model is sure; on the bench this moves pause edges
-    from 53 % to 66 % within 50 ms on real speech). Each with its level and, where an edge sags
+    from 53 % to 66 % within 50 ms on real speech), and, given the `forward` direction, their starts
+    moved to where faded speech ends (`_faded_starts`). Each with its level and, where an edge sags
     (above the recording's `level_limit` for more than SAG_SECONDS), its sure core."""
-    runs = []
+    runs: list[Run] = []
     for first, last in _runs(probability < threshold):
         if (last - first) * FRAME_SECONDS < min_duration:
             continue
@@ -370,13 +401,14 @@ def pauses(
         runs.append((int(first), int(last)))
     if not runs:
         return []
+    speech_ends = _faded_starts(runs, forward, edge_threshold)
     bounds = np.array(runs)
     sums = np.r_[0.0, np.cumsum(probability, dtype=np.float64)]
     levels = (sums[bounds[:, 1]] - sums[bounds[:, 0]]) / (bounds[:, 1] - bounds[:, 0])
     limit = level_limit(levels, (bounds[:, 1] - bounds[:, 0]) * FRAME_SECONDS)
     sag = round(SAG_SECONDS / FRAME_SECONDS)
     found = []
-    for (first, last), level in zip(runs, levels, strict=True):
+    for (first, last), speech_end, level in zip(runs, speech_ends, levels, strict=True):
         core_start = core_end = None
         sure = np.flatnonzero(probability[first:last] <= limit)
         if sure.size and sure[0] > sag:
@@ -384,8 +416,34 @@ def pauses(
         if sure.size and last - first - 1 - sure[-1] > sag:
             core_end = round((first + int(sure[-1]) + 1) * FRAME_SECONDS, 3)
         start, end = round(first * FRAME_SECONDS, 3), round(last * FRAME_SECONDS, 3)
+        if speech_end != first:  # a fade: the words end later, the anchoring reads the pause as heard
+            core_start = start if core_start is None else core_start
+            start = round(speech_end * FRAME_SECONDS, 3)
         found.append(Pause(start, end, round(float(level), 4), core_start, core_end))
     return found
+
+
+def _faded_starts(runs: list[Run], forward: np.ndarray | None, silent_below: float) -> list[int]:
+    """Where speech before each of `runs` ends: its first frame, or (given the `forward` direction)
+    the recording's usual decay plus FADE_MARGIN_SECONDS before the forward pass falls silent in it
+    where that is later."""
+    if forward is None:
+        return [first for first, _ in runs]
+    heard = forward  # (narrowed for the closure)
+
+    def decay(first: int, last: int) -> int | None:
+        silent = np.flatnonzero(heard[first:last] < silent_below)
+        return int(silent[0]) if silent.size and first > 0 else None  # (a pause at 0 follows no speech)
+
+    decays = [decay(first, last) for first, last in runs]
+    known = [frames for frames in decays if frames is not None]
+    if len(known) < DECAY_PAUSES_MIN:
+        return [first for first, _ in runs]
+    allowed = float(np.median(known)) + FADE_MARGIN_SECONDS / FRAME_SECONDS
+    return [
+        first if frames is None else first + max(0, round(frames - allowed))
+        for (first, _), frames in zip(runs, decays, strict=True)
+    ]
 
 
 def reliable(found: Sequence[Pause]) -> list[Pause]:
@@ -405,7 +463,8 @@ def find_pauses(
     device: str = "cpu",
     check: Callable[[], None] | None = None,
 ) -> list[Pause]:
-    return pauses(speech_probability(samples, device, check), threshold, min_duration)
+    forward, backward = directions(samples, device, check)
+    return pauses(combined(forward, backward), threshold, min_duration, forward=forward)
 
 
 def speech_between(found: list[Pause], duration: float) -> tuple[tuple[float, float], ...]:
