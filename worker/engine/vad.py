@@ -70,7 +70,7 @@ SAG_SECONDS = 0.2
 # falls silent. Only the words' times take the moved start: the anchoring reads the pause as both
 # directions heard it (its `core`), as before; with the moved starts it misplaced a run of real
 # speech by 5 s (bench/README.md, "Sentence ends that fade out").
-FADE_MARGIN_SECONDS = 0.06
+FADE_MARGIN_SECONDS = 0.1
 DECAY_PAUSES_MIN = 10
 
 _networks: list[Network] = []  # loaded once; stateless (the recurrent state is passed in), shared by lanes
