@@ -7,7 +7,9 @@ network can also get stuck: in echo, one direction sometimes hears nothing for m
 plain speech (the reversed pass over 25 s of a reverberant lecture, the forward pass over the first
 sentences after a music intro), and the minimum then reports one long "pause" there, on which the
 anchoring put the text up to 24 s off. Where the two directions disagree in a way no decay tail
-explains, the one that hears speech is believed (`combined`).
+explains, the one that hears speech is believed (`combined`). Where speech fades out (a quiet last
+syllable), the reversed pass falls silent early, so there the pause's start (where the words before
+it end) is taken from the forward pass (`FADE_MARGIN_SECONDS`).
 A pause is a run of frames (32 ms) whose probability is below a threshold for at least a minimum
 duration, its edges tightened to where the probability is below a lower one.
 
