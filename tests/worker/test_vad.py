@@ -181,28 +181,40 @@ def test_a_sentence_end_that_fades_out_ends_where_the_speech_does() -> None:
     quiet last syllable; the forward pass's silence, less its usual decay, puts them back."""
     forward, backward, ends = _sentences_with_fades({3, 7})
     probability = vad.combined(forward, backward)
-    plain = [p.start for p in pauses(probability)]
-    assert [round(end - start, 1) for start, end in zip(plain, ends, strict=True)][2:9] == [
-        0,
-        0.5,
-        0,
-        0,
-        0,
-        0.5,
-        0,
-    ]
-    found = pauses(probability, forward=forward)
-    assert all(
-        abs(p.start - end) <= FADE_MARGIN_SECONDS + FRAME_SECONDS for p, end in zip(found, ends, strict=True)
-    )
-    assert [p.end for p in found] == [p.end for p in pauses(probability)]  # speech starts are not touched
-    assert reliable(found) == reliable(pauses(probability))  # the anchoring reads the pauses as heard
+    plain = pauses(probability)
+    early = [round(end - p.start, 1) for p, end in zip(plain, ends, strict=True)]
+    assert early == [0.5 if sentence in (3, 7) else 0 for sentence in range(12)]
+    found = pauses(probability, heard=(forward, backward))
+    off = [p.start - end for p, end in zip(found, ends, strict=True)]
+    assert all(abs(seconds) <= FADE_MARGIN_SECONDS + FRAME_SECONDS for seconds in off)
+    assert [p.end for p in found] == [p.end for p in plain]  # sharp onsets: speech starts stay
+    assert reliable(found) == reliable(plain)  # the anchoring reads the pauses as heard
 
 
-def test_with_too_few_pauses_to_know_the_usual_decay_no_pause_start_moves() -> None:
+def test_a_soft_onset_starts_where_the_speech_does() -> None:
+    """The mirror image (the same recording reversed): the forward pass hears the soft first
+    syllable of two sentences half a second late; the reversed pass's rise, less its usual lead,
+    puts their starts back."""
+    faded_forward, faded_backward, ends = _sentences_with_fades({3, 7})
+    forward, backward = faded_backward[::-1].copy(), faded_forward[::-1].copy()
+    starts = sorted(len(forward) * FRAME_SECONDS - end for end in ends)
+    probability = vad.combined(forward, backward)
+    plain = pauses(probability)
+    late = [round(p.end - start, 1) for p, start in zip(plain, starts, strict=True)]
+    assert late == [0.5 if sentence in (4, 8) else 0 for sentence in range(12)]
+    found = pauses(probability, heard=(forward, backward))
+    off = [p.end - start for p, start in zip(found, starts, strict=True)]
+    assert all(abs(seconds) <= FADE_MARGIN_SECONDS + FRAME_SECONDS for seconds in off)
+    assert [p.start for p in found] == [p.start for p in plain]
+    assert reliable(found) == reliable(plain)
+
+
+def test_with_too_few_pauses_to_know_the_usual_decay_no_pause_edge_moves() -> None:
     forward, backward, _ = _sentences_with_fades({3}, count=DECAY_PAUSES_MIN - 1)
     probability = vad.combined(forward, backward)
-    assert pauses(probability, forward=forward) == pauses(probability)
+    assert pauses(probability, heard=(forward, backward)) == pauses(probability)
+    mirrored = (backward[::-1].copy(), forward[::-1].copy())
+    assert pauses(vad.combined(*mirrored), heard=mirrored) == pauses(vad.combined(*mirrored))
 
 
 def test_only_sure_pauses_anchor_and_dips_inside_speech_do_not() -> None:

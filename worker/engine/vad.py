@@ -9,7 +9,7 @@ sentences after a music intro), and the minimum then reports one long "pause" th
 anchoring put the text up to 24 s off. Where the two directions disagree in a way no decay tail
 explains, the one that hears speech is believed (`combined`). Where speech fades out (a quiet last
 syllable), the reversed pass falls silent early, so there the pause's start (where the words before
-it end) is taken from the forward pass (`FADE_MARGIN_SECONDS`).
+it end) is taken from the forward pass; at a soft onset, the mirror image (`FADE_MARGIN_SECONDS`).
 A pause is a run of frames (32 ms) whose probability is below a threshold for at least a minimum
 duration, its edges tightened to where the probability is below a lower one.
 
@@ -69,9 +69,11 @@ SAG_SECONDS = 0.2
 # silent a recording's usual decay time after it. So where the reversed pass falls silent more than
 # FADE_MARGIN_SECONDS beyond that usual decay (the median over the recording's pauses, known from
 # DECAY_PAUSES_MIN of them) before the forward pass, speech ends that long before the forward pass
-# falls silent. Only the words' times take the moved start: the anchoring reads the pause as both
-# directions heard it (its `core`), as before; with the moved starts it misplaced a run of real
-# speech by 5 s (bench/README.md, "Sentence ends that fade out").
+# falls silent. A soft onset is the mirror image: the forward pass hears it late, and speech starts
+# the reversed pass's usual lead (plus the margin) after the reversed pass hears it. Only the words'
+# times take the moved edges: the anchoring reads the pause as both directions heard it (its
+# `core`), as before; with moved edges it misplaced a run of real speech by 5 s (bench/README.md,
+# "Sentence ends that fade out").
 FADE_MARGIN_SECONDS = 0.1
 DECAY_PAUSES_MIN = 10
 
@@ -86,8 +88,8 @@ class Pause:
     # Annotations, not identity (a pause equals another with the same span):
     level: float = field(default=0.0, compare=False)  # mean speech probability over the pause (0: sure)
     # The pause as the anchoring reads it, where that differs: where the probability is below the
-    # recording's level limit, when that is narrower (echo at an edge), or the start before it was
-    # moved for a fade (FADE_MARGIN_SECONDS).
+    # recording's level limit, when that is narrower (echo at an edge), or the edge before it was
+    # moved for a fade or a soft onset (FADE_MARGIN_SECONDS).
     core_start: float | None = field(default=None, compare=False)
     core_end: float | None = field(default=None, compare=False)
 
@@ -378,6 +380,7 @@ def level_limit(levels: np.ndarray, durations: np.ndarray) -> float:
 
 
 Run = tuple[int, int]  # first frame, end frame
+Heard = tuple[np.ndarray, np.ndarray]  # the forward and the reversed pass's probabilities, in time order
 
 
 def pauses(
@@ -385,13 +388,14 @@ def pauses(
     threshold: float = SPEECH,
     min_duration: float = 0.1,
     edge_threshold: float = 0.2,
-    forward: np.ndarray | None = None,
+    heard: Heard | None = None,
 ) -> list[Pause]:
     """Runs of frames below `threshold` lasting at least `min_duration` seconds, their edges then
     tightened to where the probability falls below `edge_threshold` (hysteresis: the decision is
     made at `threshold`, the edges where the model is sure; on the bench this moves pause edges
-    from 53 % to 66 % within 50 ms on real speech), and, given the `forward` direction, their starts
-    moved to where faded speech ends (`_faded_starts`). Each with its level and, where an edge sags
+    from 53 % to 66 % within 50 ms on real speech), and, given the forward and reversed probabilities
+    `heard` (what `probability` combines), moved where speech fades out or starts softly
+    (`_faded_edges`). Each with its level and, where an edge sags
     (above the recording's `level_limit` for more than SAG_SECONDS), its sure core."""
     runs: list[Run] = []
     for first, last in _runs(probability < threshold):
@@ -403,14 +407,14 @@ def pauses(
         runs.append((int(first), int(last)))
     if not runs:
         return []
-    speech_ends = _faded_starts(runs, forward, edge_threshold)
+    speech_edges = _faded_edges(runs, heard, edge_threshold)
     bounds = np.array(runs)
     sums = np.r_[0.0, np.cumsum(probability, dtype=np.float64)]
     levels = (sums[bounds[:, 1]] - sums[bounds[:, 0]]) / (bounds[:, 1] - bounds[:, 0])
     limit = level_limit(levels, (bounds[:, 1] - bounds[:, 0]) * FRAME_SECONDS)
     sag = round(SAG_SECONDS / FRAME_SECONDS)
     found = []
-    for (first, last), speech_end, level in zip(runs, speech_ends, levels, strict=True):
+    for (first, last), (speech_end, speech_start), level in zip(runs, speech_edges, levels, strict=True):
         core_start = core_end = None
         sure = np.flatnonzero(probability[first:last] <= limit)
         if sure.size and sure[0] > sag:
@@ -418,23 +422,39 @@ def pauses(
         if sure.size and last - first - 1 - sure[-1] > sag:
             core_end = round((first + int(sure[-1]) + 1) * FRAME_SECONDS, 3)
         start, end = round(first * FRAME_SECONDS, 3), round(last * FRAME_SECONDS, 3)
-        if speech_end != first:  # a fade: the words end later, the anchoring reads the pause as heard
+        # a fade or a soft onset: the words end later or start earlier; the anchoring reads the pause as heard
+        if speech_end != first:
             core_start = start if core_start is None else core_start
             start = round(speech_end * FRAME_SECONDS, 3)
+        if speech_start != last:
+            core_end = end if core_end is None else core_end
+            end = round(speech_start * FRAME_SECONDS, 3)
         found.append(Pause(start, end, round(float(level), 4), core_start, core_end))
     return found
 
 
-def _faded_starts(runs: list[Run], forward: np.ndarray | None, silent_below: float) -> list[int]:
-    """Where speech before each of `runs` ends: its first frame, or (given the `forward` direction)
-    the recording's usual decay plus FADE_MARGIN_SECONDS before the forward pass falls silent in it
-    where that is later."""
-    if forward is None:
-        return [first for first, _ in runs]
-    heard = forward  # (narrowed for the closure)
+def _faded_edges(
+    runs: list[Run], heard: tuple[np.ndarray, np.ndarray] | None, silent_below: float
+) -> list[Run]:
+    """`runs` with each start moved where speech fades out (by the forward pass) and each end where
+    speech starts softly (the mirror image: by the reversed pass, on the reversed recording); see
+    FADE_MARGIN_SECONDS. A run whose two moved edges would cross keeps its own."""
+    if heard is None:
+        return runs
+    forward, backward = heard
+    starts = _faded_starts(runs, forward, silent_below)
+    frames = len(backward)
+    mirrored = [(frames - last, frames - first) for first, last in reversed(runs)]
+    ends = [frames - start for start in reversed(_faded_starts(mirrored, backward[::-1], silent_below))]
+    return [(start, end) if start < end else run for run, start, end in zip(runs, starts, ends, strict=True)]
+
+
+def _faded_starts(runs: list[Run], forward: np.ndarray, silent_below: float) -> list[int]:
+    """Where speech before each of `runs` ends: its first frame, or the recording's usual decay plus
+    FADE_MARGIN_SECONDS before the forward pass falls silent in it where that is later."""
 
     def decay(first: int, last: int) -> int | None:
-        silent = np.flatnonzero(heard[first:last] < silent_below)
+        silent = np.flatnonzero(forward[first:last] < silent_below)
         return int(silent[0]) if silent.size and first > 0 else None  # (a pause at 0 follows no speech)
 
     decays = [decay(first, last) for first, last in runs]
@@ -466,7 +486,7 @@ def find_pauses(
     check: Callable[[], None] | None = None,
 ) -> list[Pause]:
     forward, backward = directions(samples, device, check)
-    return pauses(combined(forward, backward), threshold, min_duration, forward=forward)
+    return pauses(combined(forward, backward), threshold, min_duration, heard=(forward, backward))
 
 
 def speech_between(found: list[Pause], duration: float) -> tuple[tuple[float, float], ...]:
