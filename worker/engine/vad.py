@@ -395,8 +395,8 @@ def pauses(
     made at `threshold`, the edges where the model is sure; on the bench this moves pause edges
     from 53 % to 66 % within 50 ms on real speech), and, given the forward and reversed probabilities
     `heard` (what `probability` combines), moved where speech fades out or starts softly
-    (`_faded_edges`). Each with its level and, where an edge sags
-    (above the recording's `level_limit` for more than SAG_SECONDS), its sure core."""
+    (`_faded_edges`). Each with its level and, where an edge sags (above the recording's
+    `level_limit` for more than SAG_SECONDS), its sure core."""
     runs: list[Run] = []
     for first, last in _runs(probability < threshold):
         if (last - first) * FRAME_SECONDS < min_duration:
@@ -433,9 +433,7 @@ def pauses(
     return found
 
 
-def _faded_edges(
-    runs: list[Run], heard: tuple[np.ndarray, np.ndarray] | None, silent_below: float
-) -> list[Run]:
+def _faded_edges(runs: list[Run], heard: Heard | None, silent_below: float) -> list[Run]:
     """`runs` with each start moved where speech fades out (by the forward pass) and each end where
     speech starts softly (the mirror image: by the reversed pass, on the reversed recording); see
     FADE_MARGIN_SECONDS. A run whose two moved edges would cross keeps its own."""
