@@ -42,6 +42,20 @@ def test_a_sentence_end_reaches_further_for_its_pause_than_other_boundaries() ->
     assert (out[1].end, out[2].start) == (1.0, 1.6)
 
 
+def test_a_sentence_end_takes_a_pause_the_engine_put_before_its_last_word() -> None:
+    # the engine stretched "אברהם" over the pause and ran "בבוקר?" late: the pause lies in its gap
+    # before the last word, 0.65 s (with the edge term) from its sentence end; speakers pause there
+    words = [
+        TimedWord(w, s, e, 1.0)
+        for w, (s, e) in zip(["אברהם", "בבוקר?", "לחתום"], [(0.0, 1.1), (1.6, 2.1), (2.1, 2.5)], strict=True)
+    ]
+    pause = Pause(1.1, 1.6)
+    assert match_pauses(words, [pause]) == {2: pause}
+    out = snap_to_pauses(words, [pause], duration=3.0)
+    assert (out[1].end, out[2].start) == (1.1, 1.6)
+    assert out[0].end <= out[1].start < out[1].end  # the last word squeezed before it, still in order
+
+
 def test_a_long_pause_over_two_gaps_goes_to_the_one_it_fits() -> None:
     words = timed((0.0, 1.0), (1.0, 1.2), (5.9, 6.5))  # the pause spans w1 and the gap after it
     assert match_pauses(words, [Pause(1.05, 5.8)]) == {2: Pause(1.05, 5.8)}
