@@ -2,13 +2,14 @@
 
 Loads `worker/engine/vad.py` as it was at git revision REV beside today's, runs both on every clip
 of the sets, and prints per clip the largest difference in a frame's speech probability, whether
-the pauses are identical as the alignment reads them (every pause's span, and which pauses are sure
-with their sure cores; a pause's level only decides whether it is sure, and its largest change is
-printed), and each version's wall and CPU seconds. The pauses are the VAD's only output: identical
-pauses mean identical alignments, verdicts and accuracy figures, so a speed-up that passes here
-needs no re-run of `bench`. Exit status 1 when any clip's pauses differ. Both versions run with
-torch on the thread count the worker sets (before b051d1f the worker's VAD in fact ran on one torch
-thread: `silero_vad`'s import set it).
+the pauses (each revision's own, as its `find_pauses` makes them) are identical as the alignment
+reads them (every pause's span, and which pauses are sure with their sure cores; a pause's level
+only decides whether it is sure, and its largest change is printed), and each version's wall and
+CPU seconds. The pauses are the VAD's only output: identical pauses mean identical alignments,
+verdicts and accuracy figures, so a speed-up that passes here needs no re-run of `bench`. Exit
+status 1 when any clip's pauses differ. Both versions run with torch on the thread count the
+worker sets (before b051d1f the worker's VAD in fact ran on one torch thread: `silero_vad`'s
+import set it).
 """
 
 from __future__ import annotations
@@ -51,16 +52,26 @@ def vad_at(revision: str, folder: Path) -> ModuleType:
     return module
 
 
-def _read(found: list[vad.Pause]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def _read(module: ModuleType, found: list[Any]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """What the alignment reads of the VAD: every pause's span (snapping, the review's speech map)
     and the sure pauses' cores (anchoring). A pause's level only decides whether it is sure."""
-    return [(p.start, p.end) for p in found], [(p.start, p.end) for p in vad.reliable(found)]
+    return [(p.start, p.end) for p in found], [(p.start, p.end) for p in module.reliable(found)]
 
 
-def _timed(module: ModuleType, audio: np.ndarray) -> tuple[np.ndarray, float, float]:
-    wall, cpu = time.perf_counter(), time.process_time()
+def _heard(module: ModuleType, audio: np.ndarray) -> tuple[np.ndarray, list[Any]]:
+    """The speech probability and the pauses as that revision's `find_pauses` makes them, one VAD run."""
+    if hasattr(module, "directions"):  # since b3b3aa0 the pauses' edges read both passes
+        forward, backward = module.directions(audio)
+        probability = module.combined(forward, backward)
+        return probability, module.pauses(probability, heard=(forward, backward))
     probability = module.speech_probability(audio)
-    return probability, time.perf_counter() - wall, time.process_time() - cpu
+    return probability, module.pauses(probability)
+
+
+def _timed(module: ModuleType, audio: np.ndarray) -> tuple[np.ndarray, list[Any], float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    probability, found = _heard(module, audio)
+    return probability, found, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,12 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.sets.split(","):
             for clip in load_set(name, CACHE).clips:
                 set_cpu_threads(threads)
-                old, old_wall, old_cpu = _timed(then, clip.audio)
+                old, before, old_wall, old_cpu = _timed(then, clip.audio)
                 set_cpu_threads(threads)
-                new, new_wall, new_cpu = _timed(vad, clip.audio)
-                before, after = vad.pauses(old), vad.pauses(new)
-                spans, sure = _read(after)
-                same = _read(before) == (spans, sure)
+                new, after, new_wall, new_cpu = _timed(vad, clip.audio)
+                spans, sure = _read(vad, after)
+                same = _read(then, before) == (spans, sure)
                 differ += not same
                 moved = [abs(a.level - b.level) for a, b in zip(before, after, strict=True)] if same else []
                 levels = f"{max(moved, default=0.0):.1e}" if same else "–"
