@@ -23,6 +23,7 @@ import time
 import numpy as np
 
 from bench.datasets import REPO, load_set
+from worker.engine.alignment import AlignmentOptions
 from worker.engine.anchors import place_pauses
 from worker.engine.chunking import doubtful_stretches
 from worker.engine.fidelity import TimedWord, reconcile
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| " + " | ".join(head) + " |\n" + "|---" * len(head) + "|")
     for name in args.sets.split(","):
         clip = load_set(name, CACHE).clips[0]
-        pauses = find_pauses(clip.audio)
+        pauses = find_pauses(clip.audio, denoise=AlignmentOptions().vad_denoise)  # as the worker hears
         sure = len(reliable(pauses))
         if args.all_pauses:  # levels dropped: every pause counts as sure, edges as found
             pauses = [Pause(p.start, p.end) for p in pauses]

@@ -79,6 +79,9 @@ CONFIGS: dict[str, Config] = {
             boundary_shift=0.06,
         ),
         _config(
+            "vad_plain", "defaults, the VAD hearing the audio as it is (no noise out)", vad_denoise=False
+        ),
+        _config(
             "default",
             "the worker's defaults now: windows ≤ 4 s at pauses ≥ 0.2 s (first pass votes) + snap 0.6 s",
         ),

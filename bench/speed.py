@@ -69,6 +69,7 @@ ANCHORING_FUNCTION = "place_pauses"  # worker.engine.anchors, imported by name w
 # claims is the worker's glue between the steps.
 DECODE = "own: decode (ffmpeg and load_audio)"
 OWN_STEPS = {
+    "own: noise taken out for the VAD": ("worker.engine.denoise", "denoised"),
     "own: vad pauses (after Silero)": ("worker.engine.vad", "find_pauses"),
     "own: first-pass evidence": ("worker.engine.first_pass", "trusted_evidence"),
     "own: reconciliation": ("worker.engine.fidelity", "reconcile"),

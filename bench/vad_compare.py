@@ -6,7 +6,9 @@ the pauses (each revision's own, as its `find_pauses` makes them) are identical 
 reads them (every pause's span, and which pauses are sure with their sure cores; a pause's level
 only decides whether it is sure, and its largest change is printed), and each version's wall and
 CPU seconds. The pauses are the VAD's only output: identical pauses mean identical alignments,
-verdicts and accuracy figures, so a speed-up that passes here needs no re-run of `bench`. Exit
+verdicts and accuracy figures, so a speed-up that passes here needs no re-run of `bench`. Both
+hear the audio as it is: the noise the worker takes out first (`worker.engine.denoise`) is a
+module of its own, and a change to it does need a `bench` re-run. Exit
 status 1 when any clip's pauses differ. Both versions run with torch on the thread count the
 worker sets (before b051d1f the worker's VAD in fact ran on one torch thread: `silero_vad`'s
 import set it).

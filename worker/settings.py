@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     snap_distance_seconds: Annotated[float, Field(ge=0, le=5)] = 0.6
     # Added to every engine word time before snapping (a bias correction; see bench/README.md).
     boundary_shift_seconds: Annotated[float, Field(ge=-0.5, le=0.5)] = 0.0
+    # Take steady background noise out of what the VAD hears (pause edges in noise; see bench/README.md).
+    vad_denoise: bool = True
     whisper_cache: Path = Path("/opt/models/whisper")
     whisper_backend: Backend = Backend.FASTER_WHISPER
     # int8 on CPU, float16 on GPU when unset (CTranslate2 compute types; ignored by openai-whisper).

@@ -62,6 +62,8 @@ class AlignmentOptions:
     # Added to the engine's word times before snapping (Whisper base puts boundaries in real English
     # speech ~60 ms early, but not in synthetic Hebrew: see bench/README.md before changing it).
     boundary_shift: float = 0.0
+    # Take steady background noise out of what the VAD hears (worker.engine.denoise).
+    vad_denoise: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AlignmentOptions:
@@ -73,6 +75,7 @@ class AlignmentOptions:
             anchor_window=settings.anchor_window_seconds,
             snap_distance=settings.snap_distance_seconds or None,
             boundary_shift=settings.boundary_shift_seconds,
+            vad_denoise=settings.vad_denoise,
         )
 
 
@@ -206,7 +209,7 @@ class Aligner:
 
         # Always: the review verdict's speech map comes from the same pauses (seconds for an hour).
         log.info("finding pauses in %.0f s of audio", duration)
-        pauses = find_pauses(samples, device=self._device, check=still_at_start)
+        pauses = find_pauses(samples, device=self._device, check=still_at_start, denoise=options.vad_denoise)
         tally = _RepairTally()
         suspicious: list[SuspiciousRange] = []
 

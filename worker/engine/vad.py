@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from worker.engine.denoise import denoised
+
 SAMPLE_RATE = 16_000
 FRAME = 512  # samples per Silero frame at 16 kHz (32 ms)
 FRAME_SECONDS = FRAME / SAMPLE_RATE
@@ -482,7 +484,13 @@ def find_pauses(
     min_duration: float = 0.1,
     device: str = "cpu",
     check: Callable[[], None] | None = None,
+    denoise: bool = False,
 ) -> list[Pause]:
+    """The pauses in `samples`; with `denoise`, as heard with the steady noise taken out
+    (worker.engine.denoise)."""
+    if denoise:
+        with _lock, _torch_threads(1):  # its transforms are small: more threads only spin
+            samples = denoised(samples, check)
     forward, backward = directions(samples, device, check)
     return pauses(combined(forward, backward), threshold, min_duration, heard=(forward, backward))
 
