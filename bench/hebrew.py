@@ -175,6 +175,9 @@ class Espeak:
     def synthesize(self, text: str, rate: int) -> tuple[np.ndarray, list[tuple[int, int, int, int, bytes]]]:
         """(float32 samples at `sample_rate`, events as (type, text_position, length, sample, id))."""
         self._chunks, self._events = [], []
+        # The library keeps one callback for the process: another instance may have replaced it
+        # since, and been freed with its callback (a segfault in the next synthesis).
+        self._lib.espeak_SetSynthCallback(self._callback)
         self._lib.espeak_SetParameter(_RATE, rate, 0)
         data = text.encode("utf-8")
         buffer = ctypes.create_string_buffer(data)

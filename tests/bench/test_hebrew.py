@@ -1,6 +1,8 @@
 """Synthetic Hebrew ground truth: word spans from espeak events, energy checks, placement."""
 
 import itertools
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -70,3 +72,24 @@ def test_a_synthesised_sentence_has_one_span_per_word() -> None:
     assert [w.word for w in spans] == text.split()
     assert all(a.end <= b.start + 1e-9 for a, b in itertools.pairwise(spans))
     assert 0 <= spans[0].start < spans[-1].end <= len(audio) / espeak.sample_rate + 1e-9
+
+
+def test_an_instance_still_speaks_after_another_was_made_and_freed() -> None:
+    """libespeak-ng keeps one callback for the process: a freed instance's must never be called
+    (it was: a segfault in the next test that spoke). In a child process, so a crash fails here."""
+    script = (
+        "import gc\n"
+        "from bench.hebrew import Espeak\n"
+        "first = Espeak('he')\n"
+        "first.synthesize('שלום', 175)\n"
+        "second = Espeak('he')\n"
+        "second.synthesize('שלום', 175)\n"
+        "del second\n"
+        "gc.collect()\n"
+        "samples, _ = first.synthesize('שלום עולם', 175)\n"
+        "assert len(samples) > 0\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
