@@ -10,7 +10,7 @@ import pytest
 from bench.hebrew import Espeak, resample, trim_bounds
 from bench.lecture import pink_noise
 from worker.engine.alignment import AlignmentOptions
-from worker.engine.denoise import denoised
+from worker.engine.denoise import BLOCK_SECONDS, WINDOW, denoised
 from worker.engine.vad import SAMPLE_RATE, find_pauses
 from worker.settings import Settings
 
@@ -110,6 +110,15 @@ def test_short_or_silent_audio_passes_through() -> None:
     assert denoised(np.zeros(100, np.float32)).shape == (100,)
     silent = denoised(np.zeros(3 * SAMPLE_RATE, np.float32))
     assert silent.shape == (3 * SAMPLE_RATE,) and not np.any(silent)
+
+
+@pytest.mark.parametrize("past_a_block", [1, WINDOW // 2, WINDOW - 1, WINDOW])
+def test_any_length_works_also_a_sliver_past_a_noise_block(past_a_block: int) -> None:
+    """The noise is measured per BLOCK_SECONDS; a last block a few samples long cannot be transformed."""
+    length = round(2 * BLOCK_SECONDS * SAMPLE_RATE) + past_a_block
+    noise = np.random.default_rng(1).normal(0, 0.01, length).astype(np.float32)
+    out = denoised(noise)
+    assert out.shape == (length,) and np.all(np.isfinite(out.astype(np.float32)))
 
 
 def test_the_vad_hears_fewer_pauses_inside_speech_and_every_real_one(sentences: list[np.ndarray]) -> None:

@@ -67,6 +67,8 @@ def noise_floor(samples: np.ndarray) -> np.ndarray:
     block = int(BLOCK_SECONDS * SAMPLE_RATE)
     lows = []
     for first in range(0, max(len(samples), 1), block):
+        if first and len(samples) - first < WINDOW:
+            break  # a sliver at the end (too short to transform): the block before covers it
         power = _power(_spectrum(samples[first : first + block]))
         loudness = np.log(power + 1e-20).mean(axis=0)  # every bin weighs the same, not the loud bass
         quiet = loudness <= np.percentile(loudness, QUIET_PERCENTILE)
