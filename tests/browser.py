@@ -6,8 +6,8 @@ loads a page, lets its scripts and loads run, and returns the DOM as text: a tes
 it measured into the DOM and the test parses it. `screenshot(url, png)` keeps a picture.
 
 Chromium is the Debian package (`apt-get update && apt-get install -y chromium`; .ci/run installs
-it). Under CI (CI=true) a missing browser fails the test; elsewhere the test is skipped, naming the
-install command.
+it). Under CI (CI=true) a missing browser fails the test; elsewhere a test marked `needs_chromium`
+is skipped, naming the install command.
 """
 
 from __future__ import annotations
@@ -29,15 +29,23 @@ INSTALL = "apt-get update && apt-get install -y chromium"
 _NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
+def _found() -> str | None:
+    return next((path for name in _NAMES if (path := shutil.which(name))), None)
+
+
+UNDER_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Outside CI only: .ci/run installs Chromium, and under CI a missing one fails (`chromium`).
+needs_chromium = pytest.mark.skipif(
+    _found() is None and not UNDER_CI, reason=f"no Chromium on PATH (install it: {INSTALL})"
+)
+
+
 def chromium() -> str:
-    """The browser's path; fails under CI, skips elsewhere, when there is none."""
-    for name in _NAMES:
-        if path := shutil.which(name):
-            return path
-    message = f"no Chromium on PATH (install it: {INSTALL})"
-    if os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
-        pytest.skip(message)  # only outside CI: .ci/run installs Chromium, and there a miss fails
-    pytest.fail(message)
+    """The browser's path; a test fails when there is none (`needs_chromium` skips it first outside CI)."""
+    path = _found()
+    if path is None:
+        pytest.fail(f"no Chromium on PATH (install it: {INSTALL})")
+    return path
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

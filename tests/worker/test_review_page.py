@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.browser import chromium
+from tests.browser import chromium, needs_chromium
 from tests.conftest import Cloud
 from tests.speech import Speech
 from tests.worker.test_outputs import alignment_of
@@ -140,6 +140,7 @@ def seen_in(folder: Path, page: str, interact: bool) -> dict[str, Any]:
     return seen
 
 
+@needs_chromium
 def test_the_page_plays_highlights_seeks_and_marks(tmp_path: Path) -> None:
     result, words = result_file(tmp_path)
     audio = write_wav(tmp_path / "lecture audio.wav", 8.0)  # a space: the relative path is URL-quoted

@@ -17,9 +17,11 @@ from typing import Any
 
 import pytest
 
-from tests.browser import dump_dom, served
+from tests.browser import dump_dom, needs_chromium, served
 from tests.worker.test_outputs import alignment_of
 from worker.publish.outputs import PublishOptions, render
+
+pytestmark = needs_chromium
 
 TEXT = "OK, אז נמשיך עם הסוגיה.\nZoom הוא הכלי שבו נשתמש היום בשיעור, ונראה את דברי הראשונים בסוגיה…\n"
 
