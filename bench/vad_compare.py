@@ -8,10 +8,9 @@ only decides whether it is sure, and its largest change is printed), and each ve
 CPU seconds. The pauses are the VAD's only output: identical pauses mean identical alignments,
 verdicts and accuracy figures, so a speed-up that passes here needs no re-run of `bench`. Both
 hear the audio as it is: the noise the worker takes out first (`worker.engine.denoise`) is a
-module of its own, and a change to it does need a `bench` re-run. Exit
-status 1 when any clip's pauses differ. Both versions run with torch on the thread count the
-worker sets (before b051d1f the worker's VAD in fact ran on one torch thread: `silero_vad`'s
-import set it).
+module of its own, and a change to it does need a `bench` re-run. Exit status 1 when any clip's
+pauses differ. Both versions run with torch on the thread count the worker sets (before b051d1f
+the worker's VAD in fact ran on one torch thread: `silero_vad`'s import set it).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.hebrew import Espeak, trim_bounds
+from bench.hebrew import Espeak, resample, trim_bounds
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,11 @@ def speak(text: str, words_per_minute: int) -> np.ndarray:
     samples, _events = _espeak().synthesize(text, words_per_minute)
     first, last = trim_bounds(samples, _espeak().sample_rate)
     return samples[first:last]
+
+
+def speak_16k(text: str, words_per_minute: int) -> np.ndarray:
+    """`speak` resampled to 16 kHz, the rate the worker's models hear."""
+    return resample(speak(text, words_per_minute), _espeak().sample_rate)
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:

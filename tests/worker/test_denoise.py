@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from bench.hebrew import Espeak, resample, trim_bounds
 from bench.lecture import pink_noise
+from tests.speech import speak_16k
 from worker.engine.alignment import AlignmentOptions
 from worker.engine.denoise import BLOCK_SECONDS, WINDOW, denoised
 from worker.engine.vad import SAMPLE_RATE, find_pauses
@@ -23,13 +23,7 @@ SENTENCES = [
 
 @pytest.fixture(scope="module")
 def sentences() -> list[np.ndarray]:
-    espeak = Espeak("he")
-    out = []
-    for sentence in SENTENCES:
-        raw, _ = espeak.synthesize(sentence, 175)
-        first, last = trim_bounds(raw, espeak.sample_rate)
-        out.append(resample(raw[first:last], espeak.sample_rate))
-    return out
+    return [speak_16k(sentence, 175) for sentence in SENTENCES]
 
 
 def _lecture(

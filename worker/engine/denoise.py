@@ -19,11 +19,14 @@ bench/README.md, "Noise taken out of what the VAD hears", has the figures.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
+from worker.inputs.audio import SAMPLE_RATE
+
 WINDOW = 512  # 32 ms, Silero's frame
 HOP = 128
 BLOCK_SECONDS = 10.0
@@ -35,16 +38,18 @@ GAIN_FLOOR = 0.05  # of the power: -13 dB at most
 CHUNK_SECONDS = 30.0
 
 
+@functools.cache
+def _window() -> Any:
+    import torch
+
+    return torch.hann_window(WINDOW)
+
+
 def _spectrum(samples: np.ndarray) -> np.ndarray:
     import torch
 
-    return torch.stft(
-        torch.from_numpy(np.ascontiguousarray(samples, np.float32)),
-        WINDOW,
-        HOP,
-        window=torch.hann_window(WINDOW),
-        return_complex=True,
-    ).numpy()
+    signal = torch.from_numpy(np.ascontiguousarray(samples, np.float32))
+    return torch.stft(signal, WINDOW, HOP, window=_window(), return_complex=True).numpy()
 
 
 def _power(spectrum: np.ndarray) -> np.ndarray:
@@ -94,7 +99,6 @@ def denoised(
     centres = (np.arange(len(floor)) + 0.5) * BLOCK_SECONDS
     out = np.empty(len(samples), np.float16)
     chunk, margin = int(chunk_seconds * SAMPLE_RATE), WINDOW
-    window = torch.hann_window(WINDOW)
     for first in range(0, len(samples), chunk):
         if check is not None:
             check()
@@ -107,7 +111,7 @@ def denoised(
         noise = (floor[at] * (1 - weight) + floor[following] * weight).T
         power = _smoothed(_power(spectrum))
         gain = np.sqrt(np.maximum(1 - noise / np.maximum(power, 1e-20), GAIN_FLOOR))
-        piece = torch.istft(torch.from_numpy(spectrum * gain), WINDOW, HOP, window=window, length=hi - lo)
+        piece = torch.istft(torch.from_numpy(spectrum * gain), WINDOW, HOP, window=_window(), length=hi - lo)
         end = min(first + chunk, len(samples))
         out[first:end] = piece.numpy()[first - lo : end - lo]
     return out
