@@ -82,6 +82,11 @@ CONFIGS: dict[str, Config] = {
             "vad_plain", "defaults, the VAD hearing the audio as it is (no noise out)", vad_denoise=False
         ),
         _config(
+            "unsaid_unchecked",
+            "defaults without the unsaid-word check (no word marked unsaid or shrunk)",
+            unsaid_check=False,
+        ),
+        _config(
             "default",
             "the worker's defaults now: windows ≤ 4 s at pauses ≥ 0.2 s (first pass votes) + snap 0.6 s",
         ),

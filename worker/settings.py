@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     boundary_shift_seconds: Annotated[float, Field(ge=-0.5, le=0.5)] = 0.0
     # Take steady background noise out of what the VAD hears (pause edges in noise; see bench/README.md).
     vad_denoise: bool = True
+    # Mark written words the speaker never said as spoken=false, shrunk to a point (see bench/README.md).
+    unsaid_check: bool = True
     whisper_cache: Path = Path("/opt/models/whisper")
     whisper_backend: Backend = Backend.FASTER_WHISPER
     # int8 on CPU, float16 on GPU when unset (CTranslate2 compute types; ignored by openai-whisper).

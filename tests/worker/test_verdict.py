@@ -97,7 +97,7 @@ def test_unspoken_words_and_engine_ranges_are_reported() -> None:
     engine = SuspiciousRange(words[20].start, words[25].end, 20, 26, "window failed to align")
     result = judge(alignment(words, words[-1].end + 1, ((0.4, words[-1].end + 0.1),), suspicious=(engine,)))
     reasons = {(s.first_word, s.end_word): s.reason for s in result.suspicious}
-    assert reasons[(10, 12)] == "2 word(s) not heard: placed by interpolation"
+    assert reasons[(10, 12)] == "2 word(s) not heard: never said, or placed by interpolation"
     assert reasons[(20, 26)] == "window failed to align"
     assert result.verdict == "needs_review"  # 5 % of the words unheard
 

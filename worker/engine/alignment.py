@@ -27,6 +27,7 @@ from worker.engine.fidelity import Repairs, TimedWord, reconcile
 from worker.engine.first_pass import hear, heard_in_pieces
 from worker.engine.models import load_model, resolve_model
 from worker.engine.refine import shift_words, snap_to_pauses
+from worker.engine.unsaid import mark_unsaid
 from worker.engine.vad import find_pauses, speech_between
 from worker.engine.vad import warm_up as warm_up_vad
 from worker.inputs.audio import SAMPLE_RATE, load_audio
@@ -64,6 +65,8 @@ class AlignmentOptions:
     boundary_shift: float = 0.0
     # Take steady background noise out of what the VAD hears (worker.engine.denoise).
     vad_denoise: bool = True
+    # Mark written words the speaker never said (worker.engine.unsaid; skipped where the model hears poorly).
+    unsaid_check: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AlignmentOptions:
@@ -76,6 +79,7 @@ class AlignmentOptions:
             snap_distance=settings.snap_distance_seconds or None,
             boundary_shift=settings.boundary_shift_seconds,
             vad_denoise=settings.vad_denoise,
+            unsaid_check=settings.unsaid_check,
         )
 
 
@@ -281,6 +285,9 @@ class Aligner:
             timed = shift_words(timed, options.boundary_shift, duration)
         if options.snap_distance:
             timed = snap_to_pauses(timed, pauses, duration, options.snap_distance)
+        if options.unsaid_check:
+            still_at_start()
+            timed = mark_unsaid(self._probe_words, samples, timed, options.language)
         still_at_start()
         log.info("probing the text against the speech")
         probes = probe_text(self._probe_words, samples, timed, options.language)

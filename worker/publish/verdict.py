@@ -224,7 +224,8 @@ def judge(alignment: Alignment) -> Quality:
 
     unspoken = [not w.spoken for w in words]
     for first, end in _runs(unspoken):
-        found.append(_range(words, first, end, f"{end - first} word(s) not heard: placed by interpolation"))
+        reason = f"{end - first} word(s) not heard: never said, or placed by interpolation"
+        found.append(_range(words, first, end, reason))
 
     fast = _fast(words)
     for first, end in _runs(fast):
@@ -305,7 +306,7 @@ def judge(alignment: Alignment) -> Quality:
     explain = {
         "implausible": "{:.0%} of the words are collapsed or faster than anyone speaks",
         "no_speech": "{:.0%} of the words lie where no speech is heard",
-        "unspoken": "{:.0%} of the words were not heard (interpolated)",
+        "unspoken": "{:.0%} of the words were not heard (never said, or interpolated)",
         "uncovered": "{:.0%} of the speech has no words (text missing?)",
         "engine": "the engine could not place {:.0%} of the audio",
     }
