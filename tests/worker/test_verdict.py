@@ -102,6 +102,17 @@ def test_unspoken_words_and_engine_ranges_are_reported() -> None:
     assert result.verdict == "needs_review"  # 5 % of the words unheard
 
 
+def test_a_word_never_said_is_unheard_not_implausibly_fast() -> None:
+    words = spoken(40, gap=0.0)
+    point = words[19].end  # an editor's word, found unsaid: a point where its neighbours meet
+    words.insert(20, TimedWord("also", point, point, 0.0, spoken=False))
+    result = judge(alignment(words, words[-1].end + 1, ((0.4, words[-1].end + 0.1),)))
+    reasons = {(s.first_word, s.end_word): s.reason for s in result.suspicious}
+    assert reasons == {(20, 21): "1 word(s) not heard: never said, or placed by interpolation"}
+    assert result.signals["implausible_words"] == 0
+    assert result.verdict == "ok"  # one word in 41
+
+
 def test_a_sentence_boundary_in_unbroken_speech_is_located_but_decides_nothing() -> None:
     """Speakers pause between sentences: a sentence end the engine put where the VAD hears no pause
     is pointed at (it is often words off); one at a pause is not, nor is a comma in speech."""

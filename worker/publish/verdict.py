@@ -156,12 +156,13 @@ def _sentence_ends_in_speech(words: list[TimedWord], speech: _SpeechMap) -> list
 
 
 def _fast(words: list[TimedWord]) -> list[bool]:
-    """Words inside a window of CPS_WINDOW words read faster than MAX_CPS (or collapsed)."""
-    flags = [w.end - w.start < COLLAPSED_SECONDS for w in words]
+    """Words inside a window of CPS_WINDOW words read faster than MAX_CPS (or collapsed). A word not
+    heard takes no time by design (a point, or interpolated): it is reported as unheard, not as fast."""
+    flags = [w.spoken and w.end - w.start < COLLAPSED_SECONDS for w in words]
     size = min(CPS_WINDOW, len(words))
     for i in range(len(words) - size + 1):
         window = words[i : i + size]
-        chars = sum(len(w.word) for w in window)
+        chars = sum(len(w.word) for w in window if w.spoken)
         if chars / max(window[-1].end - window[0].start, 1e-3) > MAX_CPS:
             flags[i : i + size] = [True] * size
     return flags
