@@ -20,6 +20,7 @@ import random
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -98,11 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.unsaid", description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3, help="random insertions, seeds 1..N (and 0: none)")
     parser.add_argument("--rate", type=float, default=0.08, help="chance of a word inserted before each word")
+    parser.add_argument("--model", default="base", help="Whisper model name or path (others need network)")
+    parser.add_argument("--cache", type=Path, default=REPO / "models", help="model cache (WHISPER_CACHE)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     backend = Backend.FASTER_WHISPER
-    cache = REPO / "models"
-    aligner = Aligner.load(str(fetch_model("base", backend, cache)), backend, cache, Device.CPU, "int8")
+    model = str(fetch_model(args.model, backend, args.cache))
+    aligner = Aligner.load(model, backend, args.cache, Device.CPU, "int8")
     checked = dataclasses.replace(CONFIGS["default"].options, language="en")
     unchecked = dataclasses.replace(checked, unsaid_check=False)
     print("| seed | inserted marked | said marked | marked point off the gap: median / max s | "
