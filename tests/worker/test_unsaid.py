@@ -57,6 +57,16 @@ def test_a_recording_the_model_hears_poorly_is_not_checked() -> None:
     assert mark_unsaid(align_words, np.zeros(16_000 * 40, np.float32), words, "he") == words
 
 
+def test_an_engine_failure_leaves_the_words_unmarked(sonnet: tuple[np.ndarray, str]) -> None:
+    def align_words(*_: object) -> None:
+        raise RuntimeError("CUDA out of memory")
+
+    audio, text = sonnet
+    words = [TimedWord(w, i * 0.4, i * 0.4 + 0.3, 0.9) for i, w in enumerate(text.split())]
+    words[5] = TimedWord(words[5].word, words[5].start, words[5].end, 0.001)  # a candidate
+    assert mark_unsaid(align_words, audio, words, "en") == words
+
+
 def test_the_check_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("UNSAID_CHECK", raising=False)
     assert AlignmentOptions.from_settings(Settings()).unsaid_check is True
