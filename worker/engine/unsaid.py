@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 SCREEN = 0.02  # a word aligned with at least this probability was heard
 CONTEXT = 4  # words either side that the ratio weighs
-THRESHOLD = -10.0  # nats: log p(text with the word) − log p(text without it)
+THRESHOLD = -12.0  # nats: log p(text with the word) − log p(text without it)
 MIN_HEARD = 0.2  # median word probability below which the model cannot tell (check skipped)
 MAX_SHARE = 0.15  # at most this share of the words (or MIN_CHECKED) is checked, the least probable first
 MIN_CHECKED = 20
