@@ -16,10 +16,14 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import json
+import multiprocessing
 import random
 import re
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -335,19 +339,37 @@ def verify_edges(audio: np.ndarray, sentences: list[Sentence], tolerance: float 
     return {"checked": float(checked), "worst_s": float(worst)}
 
 
-def load_lecture(cache: Path, seed: int = 7) -> tuple[np.ndarray, list[Sentence]]:
-    """Build once per (seed, sentences) into `cache`, then reuse."""
-    key = hashlib.sha256(json.dumps([seed, SENTENCES, RATES]).encode()).hexdigest()[:12]
-    audio_path, truth_path = cache / f"he_lecture_{key}.npy", cache / f"he_lecture_{key}.json"
-    if audio_path.exists() and truth_path.exists():
-        sentences = [
-            Sentence(**{**s, "words": [Word(**w) for w in s["words"]]})
-            for s in json.loads(truth_path.read_text())
-        ]
-        return np.load(audio_path), sentences
+def in_own_process(build: Callable[..., None], *args: Any) -> None:
+    """Run `build(*args)` in a fresh interpreter. libespeak-ng keeps state from one synthesis to the
+    next within a process, so a lecture built after another came out different (other samples, other
+    word times): built alone, each set is the same whatever was generated before it."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pool.submit(build, *args).result()
+
+
+def save_set(audio: np.ndarray, truth: list[Any], audio_path: Path, truth_path: Path) -> None:
+    """Both files or neither: written beside their names, then renamed (the truth last)."""
+    audio_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = audio_path.with_name(audio_path.stem + ".partial.npy")
+    np.save(partial, audio)
+    partial.replace(audio_path)
+    text = truth_path.with_name(truth_path.name + ".partial")
+    text.write_text(json.dumps([asdict(s) for s in truth], ensure_ascii=False, indent=1))
+    text.replace(truth_path)
+
+
+def _build_lecture_into(seed: int, audio_path: Path, truth_path: Path) -> None:
     audio, sentences = build_lecture(seed)
     verify_edges(audio, sentences)
-    cache.mkdir(parents=True, exist_ok=True)
-    np.save(audio_path, audio)
-    truth_path.write_text(json.dumps([asdict(s) for s in sentences], ensure_ascii=False, indent=1))
-    return audio, sentences
+    save_set(audio, sentences, audio_path, truth_path)
+
+
+def load_lecture(cache: Path, seed: int = 7) -> tuple[np.ndarray, list[Sentence]]:
+    """Build once per (seed, sentences) into `cache` (in a process of its own), then reuse."""
+    key = hashlib.sha256(json.dumps([seed, SENTENCES, RATES, "own process"]).encode()).hexdigest()[:12]
+    audio_path, truth_path = cache / f"he_lecture_{key}.npy", cache / f"he_lecture_{key}.json"
+    if not (audio_path.exists() and truth_path.exists()):
+        in_own_process(_build_lecture_into, seed, audio_path, truth_path)
+    truth = json.loads(truth_path.read_text())
+    sentences = [Sentence(**{**s, "words": [Word(**w) for w in s["words"]]}) for s in truth]
+    return np.load(audio_path), sentences

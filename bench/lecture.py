@@ -17,7 +17,8 @@ optionally room reverberation (an exponentially decaying impulse response, RT60 
 
 Truth, per text word: its spoken span (the last repetition of a repeated word; the spoken form of a
 respelled one), or, for a word never spoken, `spoken=False` and the point between its neighbours.
-Generated once per condition into the cache (deterministic for its seed).
+Generated once per condition into the cache, each in a process of its own (libespeak-ng carries
+state between syntheses), so a set is the same for its seed whatever was generated before it.
 """
 
 from __future__ import annotations
@@ -30,9 +31,19 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.hebrew import SAMPLE_RATE, SENTENCES, Espeak, frame_db, resample, trim_bounds, word_spans
+from bench.hebrew import (
+    SAMPLE_RATE,
+    SENTENCES,
+    Espeak,
+    frame_db,
+    in_own_process,
+    resample,
+    save_set,
+    trim_bounds,
+    word_spans,
+)
 
-VERSION = 1  # bump when the generator changes: cached lectures are keyed on it
+VERSION = 2  # bump when the generator changes: cached lectures are keyed on it (2: built alone)
 
 FILLERS = ("אה", "נו", "כלומר", "אז", "אה")
 UNSPOKEN = ("את", "של", "גם", "הוא", "זה", "כי", "אכן")
@@ -300,14 +311,15 @@ def load(condition: Condition, cache: Path) -> tuple[np.ndarray, list[TruthSente
         json.dumps([VERSION, asdict(condition), SENTENCES, FILLERS, UNSPOKEN, RESPELLINGS]).encode()
     ).hexdigest()[:12]
     audio_path, truth_path = cache / f"{condition.name}_{key}.npy", cache / f"{condition.name}_{key}.json"
-    if audio_path.exists() and truth_path.exists():
-        sentences = [
-            TruthSentence(**{**s, "words": [TruthWord(**w) for w in s["words"]]})
-            for s in json.loads(truth_path.read_text())
-        ]
-        return np.load(audio_path), sentences
+    if not (audio_path.exists() and truth_path.exists()):
+        in_own_process(_build_into, condition, audio_path, truth_path)
+    sentences = [
+        TruthSentence(**{**s, "words": [TruthWord(**w) for w in s["words"]]})
+        for s in json.loads(truth_path.read_text())
+    ]
+    return np.load(audio_path), sentences
+
+
+def _build_into(condition: Condition, audio_path: Path, truth_path: Path) -> None:
     audio, sentences = build(condition)
-    cache.mkdir(parents=True, exist_ok=True)
-    np.save(audio_path, audio)
-    truth_path.write_text(json.dumps([asdict(s) for s in sentences], ensure_ascii=False, indent=0))
-    return audio, sentences
+    save_set(audio, sentences, audio_path, truth_path)
