@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -339,12 +339,15 @@ def verify_edges(audio: np.ndarray, sentences: list[Sentence], tolerance: float 
     return {"checked": float(checked), "worst_s": float(worst)}
 
 
-def in_own_process(build: Callable[..., None], *args: Any) -> None:
+T = TypeVar("T")
+
+
+def in_own_process(build: Callable[..., T], *args: Any) -> T:
     """Run `build(*args)` in a fresh interpreter. libespeak-ng keeps state from one synthesis to the
     next within a process, so a lecture built after another came out different (other samples, other
     word times): built alone, each set is the same whatever was generated before it."""
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pool.submit(build, *args).result()
+        return pool.submit(build, *args).result()
 
 
 def save_set(audio: np.ndarray, truth: list[Any], audio_path: Path, truth_path: Path) -> None:

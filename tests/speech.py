@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.hebrew import Espeak, resample, trim_bounds
+from bench.hebrew import Espeak, in_own_process, resample, trim_bounds
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,17 @@ def speak(text: str, words_per_minute: int) -> np.ndarray:
 def speak_16k(text: str, words_per_minute: int) -> np.ndarray:
     """`speak` resampled to 16 kHz, the rate the worker's models hear."""
     return resample(speak(text, words_per_minute), _espeak().sample_rate)
+
+
+def spoken_alone(texts: list[str], words_per_minute: int) -> list[np.ndarray]:
+    """`speak_16k` of each text in a process of its own: libespeak-ng's output depends on what the
+    process synthesised before, so a test whose verdict rests on the exact audio would depend on
+    which tests ran first."""
+    return in_own_process(_speak_all, texts, words_per_minute)
+
+
+def _speak_all(texts: list[str], words_per_minute: int) -> list[np.ndarray]:
+    return [speak_16k(text, words_per_minute) for text in texts]
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:

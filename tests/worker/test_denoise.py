@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bench.lecture import pink_noise
-from tests.speech import speak_16k
+from tests.speech import spoken_alone
 from worker.engine.alignment import AlignmentOptions
 from worker.engine.denoise import BLOCK_SECONDS, WINDOW, denoised
 from worker.engine.vad import SAMPLE_RATE, find_pauses
@@ -23,7 +23,7 @@ SENTENCES = [
 
 @pytest.fixture(scope="module")
 def sentences() -> list[np.ndarray]:
-    return [speak_16k(sentence, 175) for sentence in SENTENCES]
+    return spoken_alone(SENTENCES, 175)  # the same audio whichever tests ran before
 
 
 def _lecture(
