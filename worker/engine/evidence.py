@@ -57,35 +57,51 @@ def probe_text(
     if not starts:
         return ()
     duration = len(samples) / SAMPLE_RATE
-    pieces: list[np.ndarray] = []
     own: list[dict[str, Any]] = []
     other: list[dict[str, Any]] = []
     spans: list[tuple[float, float, int, int]] = []
-    cursor = 0.0
+    stretches: list[tuple[float, float]] = []
     for first in starts:
         end_word = min(first + WORDS, len(words))
         window = words[first:end_word]
         start = max(window[0].start - PAD, 0.0)
-        end = min(window[-1].end + PAD, duration, start + MAX_WINDOW)
-        piece = samples[
-            int(start * SAMPLE_RATE) : max(int(end * SAMPLE_RATE), int(start * SAMPLE_RATE) + 4800)
-        ]
-        seconds = len(piece) / SAMPLE_RATE
+        stretches.append((start, min(window[-1].end + PAD, duration, start + MAX_WINDOW)))
         # The same number of words half the text away (cyclically): same language, same speaker's style.
         shift = first + len(words) // 2
-        decoy = [words[(shift + k) % len(words)].word for k in range(len(window))]
-        own.append({"start": cursor, "end": cursor + seconds, "text": " ".join(w.word for w in window)})
-        other.append({"start": cursor, "end": cursor + seconds, "text": " ".join(decoy)})
+        own.append({"text": " ".join(w.word for w in window)})
+        other.append({"text": " ".join(words[(shift + k) % len(words)].word for k in range(len(window)))})
         spans.append((window[0].start, window[-1].end, first, end_word))
-        pieces += [piece, np.zeros(int(GAP * SAMPLE_RATE), np.float32)]
-        cursor += seconds + GAP
-    audio = np.concatenate(pieces).astype(np.float32)
+    audio, placed = laid_end_to_end(samples, stretches)
+    for segments in (own, other):
+        for segment, (at, seconds) in zip(segments, placed, strict=True):
+            segment.update(start=at, end=at + seconds)
     own_p = _mean_probabilities(align_words(audio, own, language), len(own))
     other_p = _mean_probabilities(align_words(audio, other, language), len(other))
     return tuple(
         Probe(start, end, first, end_word, round(o, 4), round(d, 4))
         for (start, end, first, end_word), o, d in zip(spans, own_p, other_p, strict=True)
     )
+
+
+def laid_end_to_end(
+    samples: np.ndarray, stretches: list[tuple[float, float]]
+) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """The `stretches` (start, end seconds) of `samples` one after another, GAP seconds of silence
+    after each (one `align_words` call then covers them all), and where each lies in the result as
+    (start, seconds). Each is at least 0.3 s long where the recording allows (Whisper needs audio)."""
+    pieces: list[np.ndarray] = []
+    placed: list[tuple[float, float]] = []
+    gap = np.zeros(int(GAP * SAMPLE_RATE), np.float32)
+    at = 0.0
+    for start, end in stretches:
+        lo = int(start * SAMPLE_RATE)
+        piece = samples[lo : max(int(end * SAMPLE_RATE), lo + 4800)]
+        seconds = len(piece) / SAMPLE_RATE
+        placed.append((at, seconds))
+        pieces += [piece, gap]
+        at += seconds + GAP
+    audio = np.concatenate(pieces).astype(np.float32) if pieces else np.zeros(0, np.float32)
+    return audio, placed
 
 
 def _mean_probabilities(result: Any, count: int) -> list[float]:

@@ -6,7 +6,8 @@ that was not said:
 2. the text around it (CONTEXT words either side) is clearly more probable on that audio without it
    than with it: the sum of the log word probabilities, with the word against without, below
    THRESHOLD nats. Both passes are stable-ts `align_words` over the candidates' windows laid end to
-   end, as in evidence.py, so any backend does it in two calls.
+   end (evidence.laid_end_to_end, with its PAD; a window over its MAX_WINDOW is not checked), so
+   any backend does it in two calls.
 A word found unsaid keeps its text, is marked `spoken=False`, and becomes a point where its
 neighbours meet; the neighbours' inner edges are taken from the pass without it.
 
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from worker.engine.evidence import MAX_WINDOW, PAD, laid_end_to_end
 from worker.engine.fidelity import TimedWord
 from worker.inputs.audio import SAMPLE_RATE
 
@@ -36,9 +38,6 @@ THRESHOLD = -12.0  # nats: log p(text with the word) − log p(text without it)
 MIN_HEARD = 0.2  # median word probability below which the model cannot tell (check skipped)
 MAX_SHARE = 0.15  # at most this share of the words (or MIN_CHECKED) is checked, the least probable first
 MIN_CHECKED = 20
-PAD = 0.3  # seconds of audio kept around a window's words
-MAX_WINDOW = 20.0  # seconds: a longer window (stretched words) is not checked
-GAP = 0.5  # seconds of silence between windows laid end to end
 FLOOR = 1e-6  # a word probability of 0 counts as this (log)
 
 AlignWords = Callable[[np.ndarray, list[dict[str, Any]], str], Any]
@@ -102,24 +101,21 @@ def _layout(samples: np.ndarray, words: list[TimedWord]) -> tuple[list[_Window],
         (i for i, w in enumerate(words) if w.spoken and w.probability < SCREEN),
         key=lambda i: words[i].probability,
     )[: max(int(MAX_SHARE * len(words)), MIN_CHECKED)]
-    windows: list[_Window] = []
-    pieces: list[np.ndarray] = []
-    at = 0.0
-    gap = np.zeros(int(GAP * SAMPLE_RATE), np.float32)
+    chosen: list[tuple[int, int, int]] = []
+    stretches: list[tuple[float, float]] = []
     for i in sorted(candidates):
         first, end = max(i - CONTEXT, 0), min(i + CONTEXT + 1, len(words))
         start = max(words[first].start - PAD, 0.0)
         stop = min(words[end - 1].end + PAD, duration)
         if end - first < 2 or stop - start > MAX_WINDOW:
             continue  # nothing to weigh it against; or words stretched over a long stretch
-        piece = samples[
-            int(start * SAMPLE_RATE) : max(int(stop * SAMPLE_RATE), int(start * SAMPLE_RATE) + 4800)
-        ]
-        seconds = len(piece) / SAMPLE_RATE
-        windows.append(_Window(i, first, end, start, at, seconds))
-        pieces += [piece, gap]
-        at += seconds + GAP
-    audio = np.concatenate(pieces).astype(np.float32) if pieces else np.zeros(0, np.float32)
+        chosen.append((i, first, end))
+        stretches.append((start, stop))
+    audio, placed = laid_end_to_end(samples, stretches)
+    windows = [
+        _Window(i, first, end, start, at, seconds)
+        for (i, first, end), (start, _), (at, seconds) in zip(chosen, stretches, placed, strict=True)
+    ]
     return windows, audio
 
 
