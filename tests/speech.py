@@ -71,12 +71,17 @@ def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
         out.writeframes((np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes())
 
 
+def _speak_at_rates(texts: list[str], rates: list[int]) -> tuple[list[np.ndarray], int]:
+    """`speak` of text i at rates[i % len], and the sample rate."""
+    return [speak(text, rates[i % len(rates)]) for i, text in enumerate(texts)], _espeak().sample_rate
+
+
 def synthesize(sentences: list[str], path: Path, pauses: list[float], rates: list[int]) -> Speech:
-    """Sentence i spoken at rates[i % len] and followed by pauses[i % len] seconds of silence."""
-    rate = _espeak().sample_rate
+    """Sentence i spoken at rates[i % len] and followed by pauses[i % len] seconds of silence; spoken
+    in a process of its own (see `spoken_alone`), so the audio is the same whichever tests ran first."""
+    clips, rate = in_own_process(_speak_at_rates, sentences, rates)
     pieces, placed, cursor = [np.zeros(int(0.5 * rate), np.float32)], [], 0.5
-    for index, sentence in enumerate(sentences):
-        clip = speak(sentence, rates[index % len(rates)])
+    for index, (sentence, clip) in enumerate(zip(sentences, clips, strict=True)):
         placed.append(Placed(sentence, cursor, cursor + len(clip) / rate))
         pause = pauses[index % len(pauses)]
         pieces += [clip, np.zeros(int(pause * rate), np.float32)]

@@ -10,6 +10,7 @@ import pytest
 
 from bench import hebrew, lecture
 from bench.hebrew import Sentence, Word, frame_db, trim_bounds, verify_edges, word_spans
+from tests.speech import synthesize
 
 WORD, PHONEME = 1, 7
 
@@ -105,3 +106,14 @@ def test_a_lecture_is_the_same_whatever_was_generated_before_it(tmp_path: Path) 
     second, again = lecture.load(condition, tmp_path / "b")
     assert np.array_equal(first, second)
     assert truth == again
+
+
+def test_test_speech_is_the_same_whatever_this_process_spoke_before(tmp_path: Path) -> None:
+    """The tests' speech (tests/speech.py) is spoken in a process of its own: a test whose verdict
+    rests on the exact audio must not depend on which tests ran (and spoke) before it."""
+    lines = ["המשנה שואלת מאימתי קורין את שמע בערבית.", "משעה שהכוהנים נכנסים לאכול בתרומתן."]
+    before = synthesize(lines, tmp_path / "before.wav", pauses=[0.5], rates=[160])
+    hebrew.Espeak("he").synthesize(hebrew.SENTENCES[3], 210)  # this process speaks in between
+    after = synthesize(lines, tmp_path / "after.wav", pauses=[0.5], rates=[160])
+    assert before.wav.read_bytes()[44:] == after.wav.read_bytes()[44:]
+    assert before.sentences == after.sentences

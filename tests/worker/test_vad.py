@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.hebrew import Espeak, resample, trim_bounds
+from tests.speech import spoken_alone
 from worker.engine import vad
 from worker.engine.vad import (
     DECAY_PAUSES_MIN,
@@ -31,10 +31,7 @@ from worker.engine.vad import (
 
 def _speech_with_gaps() -> tuple[np.ndarray, list[tuple[float, float]]]:
     """~66 s (three 30 s VAD rows): a spoken sentence, then 2 s of silence, repeated."""
-    espeak = Espeak("he")
-    raw, _ = espeak.synthesize("המשנה שואלת מאימתי קורין את שמע בערבית.", 175)
-    first, last = trim_bounds(raw, espeak.sample_rate)
-    clip = resample(raw[first:last], espeak.sample_rate)
+    (clip,) = spoken_alone(["המשנה שואלת מאימתי קורין את שמע בערבית."], 175)
     gap = np.zeros(2 * SAMPLE_RATE, np.float32)
     pieces, gaps, cursor = [], [], 0.0
     while cursor < 64:
