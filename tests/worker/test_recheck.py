@@ -7,7 +7,16 @@ import itertools
 from collections.abc import Sequence
 
 from worker.engine.fidelity import TimedWord
-from worker.engine.recheck import Span, SpanAligner, candidate_boundaries, recheck_cuts, squeezed
+from worker.engine.recheck import (
+    EDGE_SPEECH_SECONDS,
+    Span,
+    SpanAligner,
+    candidate_boundaries,
+    recheck_cuts,
+    recheck_edges,
+    speech_seconds,
+    squeezed,
+)
 
 SENTENCE = [
     "בזמן",
@@ -28,8 +37,8 @@ SENTENCE = [
 N = len(SENTENCE)  # 14: a sentence too many squeezes more than `SUSPECT_WORDS`
 
 
-def lecture(sentences: int) -> tuple[list[str], list[TimedWord], list[float]]:
-    """Sentences of N words, 0.3 s a word, 0.5 s pauses; the words, their truth, the pauses' middles."""
+def lecture(sentences: int, pause: float = 0.5) -> tuple[list[str], list[TimedWord], list[float]]:
+    """Sentences of N words, 0.3 s a word, `pause` s pauses; the words, their truth, the pauses' middles."""
     words: list[str] = []
     truth: list[TimedWord] = []
     middles: list[float] = []
@@ -39,8 +48,8 @@ def lecture(sentences: int) -> tuple[list[str], list[TimedWord], list[float]]:
             words.append(word)
             truth.append(TimedWord(word, t, t + 0.28, 0.5))
             t += 0.3
-        middles.append(t + 0.25)
-        t += 0.5
+        middles.append(t + pause / 2)
+        t += pause
     return words, truth, middles
 
 
@@ -153,3 +162,89 @@ def test_a_move_the_model_hears_worse_is_not_taken() -> None:
     assert recheck_cuts(words, spans, heard, unsure) == 0
     assert spans == before
     assert heard[1] == squeezed_in
+
+
+def speech_of(truth: list[TimedWord]) -> list[tuple[float, float]]:
+    """Where the VAD hears speech: the words, joined across gaps shorter than 0.1 s."""
+    spans: list[tuple[float, float]] = []
+    for w in truth:
+        if spans and w.start - spans[-1][1] < 0.1:
+            spans[-1] = (spans[-1][0], w.end)
+        else:
+            spans.append((w.start, w.end))
+    return spans
+
+
+def test_speech_seconds_counts_only_speech_inside_the_interval() -> None:
+    speech = [(0.0, 1.0), (2.0, 3.0), (4.0, 6.0)]
+    assert speech_seconds(speech, 0.5, 4.5) == 2.0
+    assert speech_seconds(speech, 1.0, 2.0) == 0.0
+    assert speech_seconds(speech, 3.0, 2.0) == 0.0
+
+
+def test_a_cut_a_few_words_early_leaves_speech_without_words_and_is_moved() -> None:
+    """The pause after sentence 2 placed 11 words early (at a clause end): too few squeezed words for
+    the squeezed test, but 3.3 s of speech after the left window's last word. The cut moves to the
+    sentence end, where both windows fit and the model hears every word."""
+    words, truth, middles = lecture(4)
+    words[N + 2] += ","  # a clause end in sentence 2 ...
+    truth[N + 2] = TimedWord(words[N + 2], truth[N + 2].start, truth[N + 2].end, 0.5)
+    right = [(p, N * (p + 1)) for p in (0, 1, 2)]
+    early = [right[0], (1, N + 3), right[2]]  # ... where the anchoring put the pause: 11 words early
+    spans = spans_at(early, middles, len(words), truth[-1].end + 0.5)
+    align = hearing(truth, [])
+    timed = align(spans)
+    assert recheck_cuts(words, spans, timed, align) == 0  # the squeezed test does not see it
+    assert recheck_edges(words, spans, timed, align, speech_of(truth)) == 1
+    assert spans == spans_at(right, middles, len(words), truth[-1].end + 0.5)
+    assert [w.word for t in timed for w in t] == words
+
+
+def test_speech_the_text_does_not_hold_beside_a_cut_leaves_the_cut_alone() -> None:
+    """A filler said before the pause (speech after the last word that no text belongs to): moving
+    the cut to the next clause end would take three words into audio that does not say them (too few
+    to count as squeezed), which the model hears worse, so nothing moves."""
+    words, truth, middles = lecture(3, pause=2.0)
+    words[N + 2] += ","  # a clause end to move the cut to
+    truth[N + 2] = TimedWord(words[N + 2], truth[N + 2].start, truth[N + 2].end, 0.5)
+    said = truth[N - 1].end + 0.05
+    filler = TimedWord("אה", said, said + EDGE_SPEECH_SECONDS + 0.1, 0.5)  # before the cut (+1 s)
+    speech = speech_of([*truth[:N], filler, *truth[N:]])
+    spans = spans_at([(0, N), (1, 2 * N)], middles, len(words), truth[-1].end + 0.5)
+    calls: list[int] = []
+    align = hearing(truth, calls)
+    timed = align(spans)
+    before = list(spans)
+    assert recheck_edges(words, spans, timed, align, speech) == 0
+    assert spans == before
+    assert len(calls) == 2  # the cut was tried, and the try refused
+
+
+def test_cuts_with_their_speech_covered_are_not_aligned_again() -> None:
+    words, truth, middles = lecture(4)
+    calls: list[int] = []
+    align = hearing(truth, calls)
+    spans = spans_at([(p, N * (p + 1)) for p in range(3)], middles, len(words), truth[-1].end + 0.5)
+    timed = align(spans)
+    assert recheck_edges(words, spans, timed, align, speech_of(truth)) == 0
+    assert calls == [4]
+
+
+def test_an_edge_move_the_model_hears_worse_is_not_taken() -> None:
+    """Speech beside a cut does not prove it wrong either: a move must leave the words heard no worse."""
+    words, truth, middles = lecture(4)
+    words[N + 2] += ","
+    truth[N + 2] = TimedWord(words[N + 2], truth[N + 2].start, truth[N + 2].end, 0.5)
+    spans = spans_at([(0, N), (1, N + 3), (2, 3 * N)], middles, len(words), truth[-1].end + 0.5)
+    timed = hearing(truth, [])(spans)
+
+    def unsure(chosen: Sequence[Span]) -> list[list[TimedWord]]:  # fills every window, hears nothing
+        out = []
+        for a, b, start, end in chosen:
+            step = (end - start) / max(b - a, 1)
+            out.append([TimedWord(words[i], (i - a) * step, (i - a + 1) * step, 0.001) for i in range(a, b)])
+        return out
+
+    before = list(spans)
+    assert recheck_edges(words, spans, timed, unsure, speech_of(truth)) == 0
+    assert spans == before

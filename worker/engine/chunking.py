@@ -13,8 +13,9 @@ are squeezed or stretched and the error is carried into every later window (we m
    where speech and text disagree badly are reported (`doubtful_stretches`), not hidden;
 2. the anchors cut the recording into pieces, merged into windows of at most `window` seconds, and
    each window is aligned again on its own with exactly its own words;
-3. a window whose words come out squeezed holds text its audio does not: the cuts around it are
-   tried at the nearest sentence and clause ends (`worker.engine.recheck`).
+3. a window whose words come out squeezed holds text its audio does not, and a window whose audio
+   holds speech beyond its last (or before its first) word lacks text: the cuts there are tried at
+   the nearest sentence and clause ends (`worker.engine.recheck`).
 
 A window's error stays inside the window. Anchored only on the text's length, real speech with
 fillers and no punctuation is misplaced (bench: en_mfa_concatenated); the first pass fixes that
@@ -31,8 +32,8 @@ import numpy as np
 from worker.engine.anchors import Anchoring, place_pauses
 from worker.engine.fidelity import TimedWord
 from worker.engine.first_pass import trusted_evidence
-from worker.engine.recheck import Span, recheck_cuts
-from worker.engine.vad import Pause
+from worker.engine.recheck import Span, recheck_cuts, recheck_edges
+from worker.engine.vad import Pause, speech_between
 
 SAMPLE_RATE = 16_000
 
@@ -111,6 +112,7 @@ def align_in_windows(
 
     aligned = align_spans(spans)
     recheck_cuts(words, spans, aligned, align_spans)
+    recheck_edges(words, spans, aligned, align_spans, speech_between(list(pauses), duration), pad)
     out: list[TimedWord] = []
     for lo, timed in zip(map(padded_start, spans), aligned, strict=True):
         floor = out[-1].end if out else 0.0  # windows overlap by their padding: keep words in order

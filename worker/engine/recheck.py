@@ -12,6 +12,15 @@ it, the two windows on either side are aligned again, and the move that leaves t
 words wins if it removes at least half the suspect count and the model hears the words no worse
 there (`log_probability`). Only which words fall between two pauses changes, never the pauses.
 Measured on the bench's lectures: bench/README.md, "… a second look at squeezed windows".
+
+A cut a few words off squeezes too few words to count, but leaves a trace at the cut itself: the
+window that lacks the words ends its last word well before its audio ends (or the one after starts
+its first word well after its audio starts), and the VAD hears speech in between (on lecture_60, a
+cut 6 words early left 1.1 s of speech after the last word). Where that speech is at least
+`EDGE_SPEECH_SECONDS`, the cut is tried at the nearest sentence and clause ends on that side; the
+nearest one that leaves no such speech, squeezes no more words and that the model hears no worse
+is taken (`recheck_edges`). Speech the text does not hold (a filler before a pause) has no such
+end to move to, or the model hears the moved words worse there, so it stays.
 """
 
 from __future__ import annotations
@@ -32,11 +41,17 @@ SUSPECT_WORDS = 12  # squeezed words in a window that make both its cuts worth a
 PROBABILITY_FLOOR = 1e-4  # a word's probability, floored before its log is summed
 NEAREST_ENDS = 4  # sentence and clause ends tried on each side of a cut ...
 MOVE_WORDS = 30  # ... at most this many words away
+# Speech heard between a window's edge word and its cut beyond this: the cut may be words off. Fillers
+# before a pause are shorter; on the bench's lectures 2 % of cuts reach it (bench/README.md).
+EDGE_SPEECH_SECONDS = 0.6
 
 # (first word, end word, start s, end s) of a window
 Span = tuple[int, int, float, float]
-# Aligns each window's words inside its audio (times relative to the window's own start).
+# Aligns each window's words inside its audio (times relative to the start of the audio it was given:
+# the window's start less the caller's padding).
 SpanAligner = Callable[[Sequence[Span]], list[list[TimedWord]]]
+# Where the VAD hears speech: (start s, end s), in time order (or an array of such rows).
+Speech = Sequence[tuple[float, float]] | np.ndarray
 
 
 def squeezed(timed: Sequence[TimedWord]) -> int:
@@ -108,4 +123,75 @@ def recheck_cuts(
             left[1] - at_before,
             gains[best],
         )
+    return moved
+
+
+def speech_seconds(speech: Speech, start: float, end: float) -> float:
+    """Seconds of `speech` between `start` and `end`."""
+    spans = np.asarray(speech, dtype=np.float64).reshape(-1, 2)
+    if end <= start or not len(spans):
+        return 0.0
+    return float(np.clip(np.minimum(spans[:, 1], end) - np.maximum(spans[:, 0], start), 0.0, None).sum())
+
+
+def edge_speech(
+    left: Span,
+    right: Span,
+    timed_left: Sequence[TimedWord],
+    timed_right: Sequence[TimedWord],
+    speech: Speech,
+    pad: float,
+) -> tuple[float, float]:
+    """Speech heard after the left window's last word until its end, and from the right window's
+    start until its first word (`pad`: how much earlier than its start each window's audio began)."""
+    tail = speech_seconds(speech, timed_left[-1].end + max(left[2] - pad, 0.0), left[3])
+    head = speech_seconds(speech, right[2], timed_right[0].start + max(right[2] - pad, 0.0))
+    return tail, head
+
+
+def recheck_edges(
+    words: Sequence[str],
+    spans: list[Span],
+    timed: list[list[TimedWord]],
+    align: SpanAligner,
+    speech: Speech,
+    pad: float = 0.0,
+) -> int:
+    """Re-check each cut with speech and no words beside it (see the module docstring), in place; the
+    cuts moved."""
+    moved = tried = 0
+    speech = np.asarray(speech, dtype=np.float64).reshape(-1, 2)  # once, not per cut
+    for j in range(len(spans) - 1):
+        (first, at, start_a, end_a), (_, end, start_b, end_b) = spans[j], spans[j + 1]
+        if first == at or at == end:  # a wordless window (music, a filler) stays so
+            continue
+        tail, head = edge_speech(spans[j], spans[j + 1], timed[j], timed[j + 1], speech, pad)
+        if max(tail, head) < EDGE_SPEECH_SECONDS:
+            continue
+        later = tail >= head  # the left window lacks words: move the cut later (else earlier)
+        ks = sorted(
+            (k for k in candidate_boundaries(words, first, end, at) if (k > at) == later),
+            key=lambda k: abs(k - at),
+        )
+        if not ks:
+            continue
+        trials = [((first, k, start_a, end_a), (k, end, start_b, end_b)) for k in ks]
+        aligned = align([span for pair in trials for span in pair])
+        tried += 1
+        squeezed_now = squeezed(timed[j]) + squeezed(timed[j + 1])
+        heard_now = log_probability(timed[j]) + log_probability(timed[j + 1])
+        for t, (left, right) in enumerate(trials):
+            timed_left, timed_right = aligned[2 * t], aligned[2 * t + 1]
+            if (
+                max(edge_speech(left, right, timed_left, timed_right, speech, pad)) < EDGE_SPEECH_SECONDS
+                and squeezed(timed_left) + squeezed(timed_right) <= squeezed_now
+                and log_probability(timed_left) + log_probability(timed_right) >= heard_now
+            ):
+                spans[j], spans[j + 1] = left, right
+                timed[j], timed[j + 1] = timed_left, timed_right
+                moved += 1
+                log.info("moved the cut at %.1f s by %+d words (speech beside it)", end_a, left[1] - at)
+                break
+    if tried:
+        log.info("re-checked %d of %d cuts with speech beside them: %d moved", tried, len(spans) - 1, moved)
     return moved
