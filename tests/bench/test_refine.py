@@ -56,6 +56,20 @@ def test_a_sentence_end_takes_a_pause_the_engine_put_before_its_last_word() -> N
     assert out[0].end <= out[1].start < out[1].end  # the last word squeezed before it, still in order
 
 
+def test_a_sentence_end_does_not_reach_forward_past_its_next_word() -> None:
+    """The engine ends a sentence late, never early: a pause that starts after the next sentence's
+    first word has started belongs to a boundary inside that sentence. With the sentence end's reach
+    and bonus it took that pause (0.9 s on), crushing three words of the next sentence."""
+    spans = [(0.0, 0.7), (1.1, 1.5), (1.5, 2.2), (2.2, 2.7), (2.9, 3.2)]
+    texts = ["בבוקר.", "ואנחנו", "עושים", "במלאכה,", "סימן"]
+    words = [TimedWord(w, s, e, 1.0) for w, (s, e) in zip(texts, spans, strict=True)]
+    pause = Pause(1.8, 2.0)
+    assert match_pauses(words, [pause]) == {3: pause}  # the nearest boundary, not the sentence end
+    out = snap_to_pauses(words, [pause], duration=4.0)
+    assert out[0].end == 0.7  # the sentence end stays where the engine put it
+    assert all(w.end - w.start >= 0.3 for w in out[1:3])  # the next sentence's words keep their length
+
+
 def test_a_long_pause_over_two_gaps_goes_to_the_one_it_fits() -> None:
     words = timed((0.0, 1.0), (1.0, 1.2), (5.9, 6.5))  # the pause spans w1 and the gap after it
     assert match_pauses(words, [Pause(1.05, 5.8)]) == {2: Pause(1.05, 5.8)}

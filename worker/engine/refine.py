@@ -12,7 +12,11 @@ and each pause is matched to the word boundary it belongs to:
   matched from further away than short ones; a boundary after a sentence end (. ? ! and the like)
   is where a speaker pauses most, so it may reach further (`SENTENCE_REACH`) and earns a bonus: the
   engine's words drift most across short sentence gaps (bench: lecture_30, sentence boundaries
-  within 200 ms 95.4 % → 97.0 %), and it wins a pause from a boundary up to a second nearer;
+  within 200 ms 95.4 % → 97.0 %), and it wins a pause from a boundary up to a second nearer. Only
+  towards earlier: the engine runs a sentence's last word late, not early, so a pause that starts
+  after the engine's next word has started is the sentence end's like any boundary's (given the
+  reach and the bonus, it took the pause of a clause end three words on, crushing those words:
+  bench/README.md, "Sentence ends moved only earlier");
 - a matched boundary becomes the pause: the word before ends where the pause starts, the word after
   starts where it ends; the words in between keep the engine's inner boundaries, clamped between
   the new outer ones, with a minimum word duration.
@@ -93,9 +97,7 @@ def match_pauses(
     sentence_end = [
         0 < k < boundaries - 1 and boundary_cost(words[k - 1].word) == 0.0 for k in range(boundaries)
     ]
-    reach = [max(sentence_reach, max_distance) if end else max_distance for end in sentence_end]
-    bonus = [sentence_bonus if end else 0.0 for end in sentence_end]
-    widest = max(reach)
+    widest = max(sentence_reach, max_distance) if any(sentence_end) else max_distance
     nodes: list[tuple[int, Pause, int]] = []  # (boundary, pause, backpointer node)
     best = _PrefixMax(boundaries)
     pending: list[tuple[int, tuple[float, int]]] = []
@@ -107,8 +109,12 @@ def match_pauses(
             if gaps[k][0] > pause.end + widest:
                 break
             d = pause_distance(pause, gaps[k])
-            if d <= reach[k] and reward + bonus[k] - d > 0:
-                candidates.append((k, reward + bonus[k] - d))
+            # a sentence end reaches further and earns more, but only for a pause not after its next word
+            further = sentence_end[k] and pause.start <= gaps[k][1]
+            reach = max(sentence_reach, max_distance) if further else max_distance
+            gain = reward + (sentence_bonus if further else 0.0) - d
+            if d <= reach and gain > 0:
+                candidates.append((k, gain))
         # candidates of one pause must not chain with each other: query all before updating any
         for k, gain in candidates:
             previous_score, previous_node = best.query(k)
