@@ -12,11 +12,11 @@ and each pause is matched to the word boundary it belongs to:
   matched from further away than short ones; a boundary after a sentence end (. ? ! and the like)
   is where a speaker pauses most, so it may reach further (`SENTENCE_REACH`) and earns a bonus: the
   engine's words drift most across short sentence gaps (bench: lecture_30, sentence boundaries
-  within 200 ms 95.4 % → 97.0 %), and it wins a pause from a boundary up to a second nearer. Only
-  towards earlier: the engine runs a sentence's last word late, not early, so a pause that starts
-  after the engine's next word has started is the sentence end's like any boundary's (given the
-  reach and the bonus, it took the pause of a clause end three words on, crushing those words:
-  bench/README.md, "Sentence ends moved only earlier");
+  within 200 ms 95.4 % → 97.0 %), and it wins a pause from a boundary up to a second nearer. That
+  is for a pause before the engine's next word (the engine runs a sentence's last word late): a
+  pause that starts after the next word has started, nearer to a boundary further on, is that
+  boundary's (with the reach and the bonus, a sentence end took the pause of a clause end three
+  words on, crushing those words: bench/README.md, "A sentence end reaching forward");
 - a matched boundary becomes the pause: the word before ends where the pause starts, the word after
   starts where it ends; the words in between keep the engine's inner boundaries, clamped between
   the new outer ones, with a minimum word duration.
@@ -109,8 +109,11 @@ def match_pauses(
             if gaps[k][0] > pause.end + widest:
                 break
             d = pause_distance(pause, gaps[k])
-            # a sentence end reaches further and earns more, but only for a pause not after its next word
-            further = sentence_end[k] and pause.start <= gaps[k][1]
+            # a sentence end reaches further and earns more, but not for a pause after its next word
+            # started that a boundary further on is nearer to
+            further = sentence_end[k] and (
+                pause.start <= gaps[k][1] or not _nearer_further_on(pause, gaps, k, d, widest)
+            )
             reach = max(sentence_reach, max_distance) if further else max_distance
             gain = reward + (sentence_bonus if further else 0.0) - d
             if d <= reach and gain > 0:
@@ -129,6 +132,18 @@ def match_pauses(
         k, pause, node = nodes[node]
         matched[k] = pause
     return matched
+
+
+def _nearer_further_on(
+    pause: Pause, gaps: Sequence[tuple[float, float]], k: int, distance: float, widest: float
+) -> bool:
+    """Whether a boundary after k is nearer to `pause` than `distance`."""
+    for later in range(k + 1, len(gaps)):
+        if gaps[later][0] > pause.end + widest:
+            return False
+        if pause_distance(pause, gaps[later]) < distance:
+            return True
+    return False
 
 
 def snap_to_pauses(
