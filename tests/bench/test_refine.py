@@ -70,6 +70,18 @@ def test_a_sentence_end_does_not_reach_forward_past_its_next_word() -> None:
     assert all(w.end - w.start >= 0.3 for w in out[1:3])  # the next sentence's words keep their length
 
 
+def test_a_sentence_end_the_engine_ran_early_still_takes_its_pause_further_on() -> None:
+    """The engine ended "הכוכבים?" 0.3 s early and stretched the next word over the speaker's short
+    pause: no boundary further on is nearer to it, so the sentence end keeps its reach and bonus."""
+    spans = [(0.0, 0.7), (0.7, 2.2), (2.2, 2.6)]
+    texts = ["הכוכבים?", "התוספות", "אומרים"]
+    words = [TimedWord(w, s, e, 1.0) for w, (s, e) in zip(texts, spans, strict=True)]
+    pause = Pause(1.0, 1.15)  # too short to be taken from 0.375 s without the bonus
+    assert match_pauses(words, [pause]) == {1: pause}
+    out = snap_to_pauses(words, [pause], duration=3.0)
+    assert (out[0].end, out[1].start) == (1.0, 1.15)
+
+
 def test_a_long_pause_over_two_gaps_goes_to_the_one_it_fits() -> None:
     words = timed((0.0, 1.0), (1.0, 1.2), (5.9, 6.5))  # the pause spans w1 and the gap after it
     assert match_pauses(words, [Pause(1.05, 5.8)]) == {2: Pause(1.05, 5.8)}
