@@ -90,6 +90,11 @@ CONDITIONS = {
         # (bench/README.md, "Held-out lectures"); not for tuning.
         Condition("lecture_45", 45, seed=45),
         Condition("lecture_60_snr10", 60, seed=62, snr_db=10.0),
+        # Never seen by any rule until 2026-12-03 (bench/README.md, "A sentence end reaching
+        # forward"); fresh_40_b has since been used to choose one (the snapping's sentence-end rule).
+        Condition("fresh_30_a", 30, seed=901),
+        Condition("fresh_30_snr10", 30, seed=902, snr_db=10.0),
+        Condition("fresh_40_b", 40, seed=903),
     ]
 }
 
