@@ -47,20 +47,12 @@ def speak(text: str, words_per_minute: int) -> np.ndarray:
     return samples[first:last]
 
 
-def speak_16k(text: str, words_per_minute: int) -> np.ndarray:
-    """`speak` resampled to 16 kHz, the rate the worker's models hear."""
-    return resample(speak(text, words_per_minute), _espeak().sample_rate)
-
-
 def spoken_alone(texts: list[str], words_per_minute: int) -> list[np.ndarray]:
-    """`speak_16k` of each text in a process of its own: libespeak-ng's output depends on what the
-    process synthesised before, so a test whose verdict rests on the exact audio would depend on
-    which tests ran first."""
-    return in_own_process(_speak_all, texts, words_per_minute)
-
-
-def _speak_all(texts: list[str], words_per_minute: int) -> list[np.ndarray]:
-    return [speak_16k(text, words_per_minute) for text in texts]
+    """`speak` of each text, resampled to 16 kHz (what the worker's models hear), in a process of its
+    own: libespeak-ng's output depends on what the process synthesised before, so a test whose
+    verdict rests on the exact audio would depend on which tests ran first."""
+    clips, rate = in_own_process(_speak_at_rates, texts, [words_per_minute])
+    return [resample(clip, rate) for clip in clips]
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:

@@ -82,6 +82,26 @@ def candidate_boundaries(words: Sequence[str], first: int, end: int, at: int) ->
     return before + after
 
 
+def _movable(spans: Sequence[Span], j: int) -> bool:
+    """Whether the cut between windows j and j + 1 may move: a window the anchoring left wordless
+    (music, a filler) stays so."""
+    (first, at, _, _), (_, end, _, _) = spans[j], spans[j + 1]
+    return first != at and at != end
+
+
+def _moved(spans: Sequence[Span], j: int, k: int) -> tuple[Span, Span]:
+    """Windows j and j + 1 with the cut between them at boundary k (their audio unchanged)."""
+    (first, _, start_a, end_a), (_, end, start_b, end_b) = spans[j], spans[j + 1]
+    return (first, k, start_a, end_a), (k, end, start_b, end_b)
+
+
+def _pair(
+    measure: Callable[[Sequence[TimedWord]], float], left: Sequence[TimedWord], right: Sequence[TimedWord]
+) -> float:
+    """`measure` (squeezed words, log probability) over two neighbouring windows together."""
+    return measure(left) + measure(right)
+
+
 def recheck_cuts(
     words: Sequence[str], spans: list[Span], timed: list[list[TimedWord]], align: SpanAligner
 ) -> int:
@@ -92,25 +112,21 @@ def recheck_cuts(
             continue
         trials: list[tuple[int, Span, Span]] = []  # (left window j of the pair j, j + 1; both spans)
         for j in (i - 1, i):
-            if j < 0 or j + 1 >= len(spans):
+            if j < 0 or j + 1 >= len(spans) or not _movable(spans, j):
                 continue
-            (first, at, start_a, end_a), (_, end, start_b, end_b) = spans[j], spans[j + 1]
-            if first == at or at == end:  # a window the anchoring left wordless (music, a filler) stays so
-                continue
-            for k in candidate_boundaries(words, first, end, at):
-                trials.append((j, (first, k, start_a, end_a), (k, end, start_b, end_b)))
+            for k in candidate_boundaries(words, spans[j][0], spans[j + 1][1], spans[j][1]):
+                trials.append((j, *_moved(spans, j, k)))
         if not trials:
             continue
         aligned = align([span for _, left, right in trials for span in (left, right)])
-        now = {j: squeezed(timed[j]) + squeezed(timed[j + 1]) for j, _, _ in trials}
+        now = {j: _pair(squeezed, timed[j], timed[j + 1]) for j, _, _ in trials}
         gains = [
-            now[j] - squeezed(aligned[2 * t]) - squeezed(aligned[2 * t + 1])
-            for t, (j, _, _) in enumerate(trials)
+            now[j] - _pair(squeezed, aligned[2 * t], aligned[2 * t + 1]) for t, (j, _, _) in enumerate(trials)
         ]
         best = int(np.argmax(gains))  # of equals, the first tried
         j, left, right = trials[best]
-        heard_now = log_probability(timed[j]) + log_probability(timed[j + 1])
-        heard_then = log_probability(aligned[2 * best]) + log_probability(aligned[2 * best + 1])
+        heard_now = _pair(log_probability, timed[j], timed[j + 1])
+        heard_then = _pair(log_probability, aligned[2 * best], aligned[2 * best + 1])
         if gains[best] < SUSPECT_WORDS / 2 or heard_then < heard_now:
             continue
         at_before = spans[j][1]
@@ -162,30 +178,30 @@ def recheck_edges(
     moved = tried = 0
     speech = np.asarray(speech, dtype=np.float64).reshape(-1, 2)  # once, not per cut
     for j in range(len(spans) - 1):
-        (first, at, start_a, end_a), (_, end, start_b, end_b) = spans[j], spans[j + 1]
-        if first == at or at == end:  # a wordless window (music, a filler) stays so
+        if not _movable(spans, j):
             continue
+        first, at, _, end_a = spans[j]
         tail, head = edge_speech(spans[j], spans[j + 1], timed[j], timed[j + 1], speech, pad)
         if max(tail, head) < EDGE_SPEECH_SECONDS:
             continue
         later = tail >= head  # the left window lacks words: move the cut later (else earlier)
         ks = sorted(
-            (k for k in candidate_boundaries(words, first, end, at) if (k > at) == later),
+            (k for k in candidate_boundaries(words, first, spans[j + 1][1], at) if (k > at) == later),
             key=lambda k: abs(k - at),
         )
         if not ks:
             continue
-        trials = [((first, k, start_a, end_a), (k, end, start_b, end_b)) for k in ks]
+        trials = [_moved(spans, j, k) for k in ks]
         aligned = align([span for pair in trials for span in pair])
         tried += 1
-        squeezed_now = squeezed(timed[j]) + squeezed(timed[j + 1])
-        heard_now = log_probability(timed[j]) + log_probability(timed[j + 1])
+        squeezed_now = _pair(squeezed, timed[j], timed[j + 1])
+        heard_now = _pair(log_probability, timed[j], timed[j + 1])
         for t, (left, right) in enumerate(trials):
             timed_left, timed_right = aligned[2 * t], aligned[2 * t + 1]
             if (
                 max(edge_speech(left, right, timed_left, timed_right, speech, pad)) < EDGE_SPEECH_SECONDS
-                and squeezed(timed_left) + squeezed(timed_right) <= squeezed_now
-                and log_probability(timed_left) + log_probability(timed_right) >= heard_now
+                and _pair(squeezed, timed_left, timed_right) <= squeezed_now
+                and _pair(log_probability, timed_left, timed_right) >= heard_now
             ):
                 spans[j], spans[j + 1] = left, right
                 timed[j], timed[j + 1] = timed_left, timed_right
