@@ -14,9 +14,11 @@ from worker.engine.recheck import (
     candidate_boundaries,
     recheck_cuts,
     recheck_edges,
+    settle_disagreements,
     speech_seconds,
     squeezed,
 )
+from worker.engine.vad import Pause
 
 SENTENCE = [
     "בזמן",
@@ -248,3 +250,53 @@ def test_an_edge_move_the_model_hears_worse_is_not_taken() -> None:
     before = list(spans)
     assert recheck_edges(words, spans, timed, unsure, speech_of(truth)) == 0
     assert spans == before
+
+
+def placed(middles: list[float], at: list[tuple[int, int]]) -> list[tuple[int, Pause]]:
+    """Cuts as the anchoring gives them ((boundary, pause) each) from (pause, boundary) pairs."""
+    return [(k, Pause(middles[p] - 0.25, middles[p] + 0.25)) for p, k in at]
+
+
+def test_pauses_a_first_pass_pulled_one_sentence_on_are_placed_by_the_rate_instead() -> None:
+    """The first pass heard sentences 2-3 late: its anchoring put the pause after sentence 2 after
+    sentence 3, and left the pause after sentence 3 unplaced. Between the pauses both place alike,
+    the rate's pieces are all heard where they lie, the first pass's squeeze a sentence: the rate's win."""
+    words, truth, middles = lecture(5)
+    rate = placed(middles, [(p, N * (p + 1)) for p in range(4)])
+    pulled = [rate[0], (3 * N, rate[1][1]), rate[3]]
+    calls: list[int] = []
+    duration = truth[-1].end + 0.5
+    assert settle_disagreements(words, pulled, rate, duration, hearing(truth, calls)) == rate
+    assert calls == [2 + 3]  # one call: the pieces of either placement between the agreed pauses
+
+
+def test_pauses_the_first_pass_placed_right_stay_where_it_placed_them() -> None:
+    words, truth, middles = lecture(5)
+    right = placed(middles, [(p, N * (p + 1)) for p in range(4)])
+    rate = [right[0], (3 * N, right[1][1]), right[3]]  # the rate alone is a sentence off here
+    assert settle_disagreements(words, right, rate, truth[-1].end + 0.5, hearing(truth, [])) == right
+
+
+def test_a_disagreement_before_the_first_shared_pause_is_settled_from_the_recording_start() -> None:
+    words, truth, middles = lecture(4)
+    rate = placed(middles, [(p, N * (p + 1)) for p in range(3)])
+    pulled = [(2 * N, rate[0][1]), rate[2]]  # the first pause a sentence late; the second unplaced
+    assert settle_disagreements(words, pulled, rate, truth[-1].end + 0.5, hearing(truth, [])) == rate
+
+
+def test_placements_heard_alike_keep_the_first_pass_and_agreeing_ones_align_nothing() -> None:
+    words, truth, middles = lecture(5)
+    rate = placed(middles, [(p, N * (p + 1)) for p in range(4)])
+    pulled = [rate[0], (3 * N, rate[1][1]), rate[3]]
+    duration = truth[-1].end + 0.5
+
+    def deaf(chosen: Sequence[Span]) -> list[list[TimedWord]]:  # every word equally (un)sure anywhere
+        return [
+            [TimedWord(words[i], 0.3 * (i - a), 0.3 * (i - a + 1), 0.1) for i in range(a, b)]
+            for a, b, _, _ in chosen
+        ]
+
+    assert settle_disagreements(words, pulled, rate, duration, deaf) == pulled
+    calls: list[int] = []
+    assert settle_disagreements(words, rate, list(rate), duration, hearing(truth, calls)) == rate
+    assert calls == []

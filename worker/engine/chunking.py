@@ -10,7 +10,9 @@ are squeezed or stretched and the error is carried into every later window (we m
    the length of the text between them at the speaker's local rate, sentence and clause ends are
    preferred, and where a first stable-ts pass is confident, the boundary it found is preferred;
    each placed pause is an anchor: the text before it belongs to the audio before it; stretches
-   where speech and text disagree badly are reported (`doubtful_stretches`), not hidden;
+   where speech and text disagree badly are reported (`doubtful_stretches`), not hidden; where the
+   first pass moved pauses off the boundaries the rate alone gives them, the placement whose pieces
+   the model hears better is kept (a first pass can hear a stretch a sentence late);
 2. the anchors cut the recording into pieces, merged into windows of at most `window` seconds, and
    each window is aligned again on its own with exactly its own words;
 3. a window whose words come out squeezed holds text its audio does not, and a window whose audio
@@ -32,7 +34,7 @@ import numpy as np
 from worker.engine.anchors import Anchoring, place_pauses
 from worker.engine.fidelity import TimedWord
 from worker.engine.first_pass import trusted_evidence
-from worker.engine.recheck import Span, recheck_cuts, recheck_edges
+from worker.engine.recheck import Span, recheck_cuts, recheck_edges, settle_disagreements
 from worker.engine.vad import Pause, speech_between
 
 SAMPLE_RATE = 16_000
@@ -84,16 +86,6 @@ def align_in_windows(
     whose placement the anchoring doubts (`rate_only`: the anchoring without a first pass, if the
     caller has it already)."""
     duration = len(samples) / SAMPLE_RATE
-    evidence = (
-        trusted_evidence(words, first_pass, pauses, duration, anchor_pause, rate_only=rate_only)
-        if first_pass
-        else None
-    )
-    anchoring = place_pauses(words, pauses, duration, anchor_pause, evidence=evidence)
-    doubts = doubtful_stretches(anchoring)
-    spans = windows(anchoring.cuts, len(words), duration, window)
-    if len(spans) <= 1:
-        return (list(first_pass) if first_pass else align_pieces([(samples, words)])[0]), doubts
 
     def padded_start(span: Span) -> float:
         return max(span[2] - pad, 0.0)
@@ -109,6 +101,22 @@ def align_in_windows(
             for span in chosen
         ]  # views into `samples`, not copies
         return align_pieces(pieces)
+
+    if first_pass and rate_only is None:
+        rate_only = place_pauses(words, pauses, duration, anchor_pause)
+    evidence = (
+        trusted_evidence(words, first_pass, pauses, duration, anchor_pause, rate_only=rate_only)
+        if first_pass
+        else None
+    )
+    anchoring = place_pauses(words, pauses, duration, anchor_pause, evidence=evidence)
+    doubts = doubtful_stretches(anchoring)
+    cuts = anchoring.cuts
+    if evidence is not None and rate_only is not None and duration > window:  # one window: cuts unused
+        cuts = settle_disagreements(words, cuts, rate_only.cuts, duration, align_spans)
+    spans = windows(cuts, len(words), duration, window)
+    if len(spans) <= 1:
+        return (list(first_pass) if first_pass else align_pieces([(samples, words)])[0]), doubts
 
     aligned = align_spans(spans)
     recheck_cuts(words, spans, aligned, align_spans)

@@ -21,17 +21,25 @@ cut 6 words early left 1.1 s of speech after the last word). Where that speech i
 nearest one that leaves no such speech, squeezes no more words and that the model hears no worse
 is taken (`recheck_edges`). Speech the text does not hold (a filler before a pause) has no such
 end to move to, or the model hears the moved words worse there, so it stays.
+
+Before any window is aligned, the anchoring is checked against the anchoring from the speaking
+rate alone: a first pass that heard a stretch a sentence late pulls its pauses one sentence on, and
+where the two disagree the audio decides (`settle_disagreements`): between two pauses both place
+alike, the words are aligned piece by piece (pause to pause) as each placed them, and the placement
+whose pieces the model hears better is kept (the first pass's on a tie).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
 from worker.engine.anchors import boundary_cost
 from worker.engine.fidelity import TimedWord
+from worker.engine.vad import Pause
 
 log = logging.getLogger(__name__)
 
@@ -211,3 +219,68 @@ def recheck_edges(
     if tried:
         log.info("re-checked %d of %d cuts with speech beside them: %d moved", tried, len(spans) - 1, moved)
     return moved
+
+
+# A pause placed at a word boundary: (boundary, pause), as the anchoring gives them
+Cut = tuple[int, Pause]
+
+
+def _pieces(cuts: Sequence[Cut], first: Cut, last: Cut) -> list[Span]:
+    """The spans from pause to pause from `first` over `cuts` to `last` (several pauses at one
+    boundary act as one, as in the windows); wordless ones left out: nothing in them to hear."""
+    at: dict[int, list[Pause]] = {}
+    for k, pause in (first, *cuts, last):
+        at.setdefault(k, []).append(pause)
+    edges = [(k, min(p.start for p in ps), max(p.end for p in ps)) for k, ps in sorted(at.items())]
+    pairs = itertools.pairwise(edges)
+    return [(k, k_next, end, start) for (k, _, end), (k_next, start, _) in pairs if k < k_next]
+
+
+def _disagreements(
+    cuts: Sequence[Cut], other: Sequence[Cut], words: int, duration: float
+) -> Iterator[tuple[Cut, Cut, list[Cut], list[Cut]]]:
+    """(first, last, `cuts` between them, `other`'s between them) for each two neighbouring cuts that
+    both place alike (the recording's edges count as such) where the two differ in between."""
+    shared = sorted(set(cuts) & set(other), key=lambda c: c[1].start)
+    edges = [(0, Pause(0.0, 0.0)), *shared, (words, Pause(duration, duration))]
+    for first, last in itertools.pairwise(edges):
+        mine = [c for c in cuts if first[1].start < c[1].start < last[1].start]
+        theirs = [c for c in other if first[1].start < c[1].start < last[1].start]
+        if set(mine) != set(theirs):
+            yield first, last, mine, theirs
+
+
+def settle_disagreements(
+    words: Sequence[str], cuts: Sequence[Cut], other: Sequence[Cut], duration: float, align: SpanAligner
+) -> list[Cut]:
+    """`cuts`, with `other`'s (the anchoring from the rate alone) wherever the two differ and the
+    model hears `other`'s pieces better (see the module docstring). One `align` call for all."""
+    places = list(_disagreements(cuts, other, len(words), duration))
+    if not places:
+        return list(cuts)
+    options: list[
+        tuple[list[Span], list[Span]]
+    ] = []  # per place: the pieces as placed, as `other` places them
+    for first, last, mine, theirs in places:
+        now, then = _pieces(mine, first, last), _pieces(theirs, first, last)
+        options.append(([s for s in now if s not in then], [s for s in then if s not in now]))  # alike: skip
+    aligned = iter(align([span for pair in options for spans in pair for span in spans]))
+    out, settled = list(cuts), 0
+    for (first, last, mine, theirs), (now, then) in zip(places, options, strict=True):
+        heard_now = [next(aligned) for _ in now]
+        heard_then = [next(aligned) for _ in then]
+        better = sum(map(log_probability, heard_then)) > sum(map(log_probability, heard_now))
+        if not better or sum(map(squeezed, heard_then)) > sum(map(squeezed, heard_now)):
+            continue
+        out = sorted([c for c in out if c not in mine] + theirs, key=lambda c: (c[1].start, c[0]))
+        settled += 1
+        log.info(
+            "placed the pauses from %.1f to %.1f s by the speaking rate (heard better)",
+            first[1].end,
+            last[1].start,
+        )
+    if places:
+        log.info(
+            "the first pass moved pauses in %d places: %d settled by the speaking rate", len(places), settled
+        )
+    return out
