@@ -70,7 +70,7 @@ ANCHORING_FUNCTION = "place_pauses"  # worker.engine.anchors, imported by name w
 DECODE = "own: decode (ffmpeg and load_audio)"
 OWN_STEPS = {
     "own: noise taken out for the VAD": ("worker.engine.denoise", "denoised"),
-    "own: vad pauses (after Silero)": ("worker.engine.vad", "find_pauses"),
+    "own: vad pauses (after Silero)": ("worker.engine.vad", "find_silences"),
     "own: first-pass evidence": ("worker.engine.first_pass", "trusted_evidence"),
     "own: reconciliation": ("worker.engine.fidelity", "reconcile"),
     "own: snapping": ("worker.engine.refine", "snap_to_pauses"),

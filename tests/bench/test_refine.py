@@ -42,6 +42,22 @@ def test_a_sentence_end_reaches_further_for_its_pause_than_other_boundaries() ->
     assert (out[1].end, out[2].start) == (1.0, 1.6)
 
 
+def test_a_brief_gap_is_offered_to_sentence_ends_only() -> None:
+    """The engine ran a sentence's last word 0.6 s past a gap too short for a pause (70 ms): the
+    sentence end takes it. A gap that brief inside a sentence is as likely a stop in a word, so no
+    other boundary takes one, even right beside it, where it would take a pause."""
+    spans = [(0.0, 0.4), (0.4, 1.6), (1.6, 2.0)]
+    sentence = [TimedWord(w, s, e, 1.0) for w, (s, e) in zip(["אמר", "רבא.", "מאי"], spans, strict=True)]
+    clause = [TimedWord(w, s, e, 1.0) for w, (s, e) in zip(["אמר", "רבא", "מאי"], spans, strict=True)]
+    gap = Pause(0.93, 1.0)
+    assert match_pauses(sentence, [], brief=[gap]) == {2: gap}
+    out = snap_to_pauses(sentence, [], duration=3.0, brief=[gap])
+    assert (out[1].end, out[2].start) == (0.93, 1.0)
+    beside = Pause(0.45, 0.52)  # 50 ms after the boundary between "אמר" and "רבא"
+    assert match_pauses(clause, [], brief=[beside]) == {}
+    assert match_pauses(clause, [beside]) == {1: beside}
+
+
 def test_a_sentence_end_takes_a_pause_the_engine_put_before_its_last_word() -> None:
     # the engine stretched "אברהם" over the pause and ran "בבוקר?" late: the pause lies in its gap
     # before the last word, 0.65 s (with the edge term) from its sentence end; speakers pause there

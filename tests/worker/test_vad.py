@@ -22,6 +22,7 @@ from worker.engine.vad import (
     LEVEL_CEILING,
     MAX_LEVEL,
     SAMPLE_RATE,
+    brief_gaps,
     level_limit,
     pauses,
     reliable,
@@ -275,3 +276,17 @@ def test_a_ctrl_c_while_silero_loads_is_raised_after_the_load_not_swallowed() ->
         assert drained == [signal.SIGINT]
     finally:
         signal.signal(signal.SIGINT, inherited)
+
+
+def test_a_dip_too_short_for_a_pause_but_as_deep_as_one_is_a_brief_gap() -> None:
+    """Two sentences said close together: two frames at 0.03, too short for a pause. A stop inside a
+    word dips to 0.3 only; a deep frame right beside a pause is its decay tail, not a gap of its own."""
+    probability = _probability(
+        (2.0, 0.95), (0.064, 0.03), (1.0, 0.95), (0.064, 0.3), (1.0, 0.95),
+        (0.032, 0.05), (0.032, 0.6), (0.6, 0.01), (1.0, 0.95),
+    )  # fmt: skip
+    found = pauses(probability)
+    assert len(found) == 1 and found[0].duration > 0.5
+    (gap,) = brief_gaps(probability, found)
+    assert abs(gap.start - 2.0) < FRAME_SECONDS and abs(gap.end - 2.064) < FRAME_SECONDS
+    assert gap.level < 0.05

@@ -28,7 +28,7 @@ from worker.engine.first_pass import hear, heard_in_pieces
 from worker.engine.models import load_model, resolve_model
 from worker.engine.refine import shift_words, snap_to_pauses
 from worker.engine.unsaid import mark_unsaid
-from worker.engine.vad import find_pauses, speech_between
+from worker.engine.vad import find_silences, speech_between
 from worker.engine.vad import warm_up as warm_up_vad
 from worker.inputs.audio import SAMPLE_RATE, load_audio
 from worker.inputs.text import line_ends, split_words
@@ -213,7 +213,10 @@ class Aligner:
 
         # Always: the review verdict's speech map comes from the same pauses (seconds for an hour).
         log.info("finding pauses in %.0f s of audio", duration)
-        pauses = find_pauses(samples, device=self._device, check=still_at_start, denoise=options.vad_denoise)
+        silences = find_silences(
+            samples, device=self._device, check=still_at_start, denoise=options.vad_denoise
+        )
+        pauses = silences.pauses
         tally = _RepairTally()
         suspicious: list[SuspiciousRange] = []
 
@@ -284,7 +287,7 @@ class Aligner:
         if options.boundary_shift:
             timed = shift_words(timed, options.boundary_shift, duration)
         if options.snap_distance:
-            timed = snap_to_pauses(timed, pauses, duration, options.snap_distance)
+            timed = snap_to_pauses(timed, pauses, duration, options.snap_distance, brief=silences.brief)
         if options.unsaid_check:
             still_at_start()
             timed = mark_unsaid(self._probe_words, samples, timed, options.language)
@@ -311,7 +314,7 @@ class Aligner:
             seconds,
             self.model_name,
             tuple(suspicious),
-            speech=speech_between(pauses, duration),
+            speech=speech_between(silences.all, duration),
             probes=probes,
         )
 

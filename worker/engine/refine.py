@@ -38,6 +38,10 @@ SENTENCE_REACH = 1.5  # seconds a sentence end may be moved to a pause (other bo
 # sentence's last word late, the pause lies in the gap before it, and 0.5 let that gap keep it
 # (bench/README.md, "The sentence-end bonus": lecture_60 98.1 → 98.3 %, 10 dB 93.9 → 94.6 %).
 SENTENCE_BONUS = 1.0
+# A brief gap (worker.engine.vad.BRIEF_DEPTH: a dip too short for a pause) is offered to sentence ends
+# only, within this many seconds: at 10 dB and at 40-60 min the engine runs a sentence's last word
+# 0.5-1 s late across such gaps (bench/README.md, "Brief gaps between sentences").
+BRIEF_REACH = 1.0
 
 
 def _gap(words: Sequence[TimedWord], k: int) -> tuple[float, float]:
@@ -87,9 +91,12 @@ def match_pauses(
     reward_per_second: float = 1.0,
     sentence_reach: float = SENTENCE_REACH,
     sentence_bonus: float = SENTENCE_BONUS,
+    brief: Sequence[Pause] = (),
+    brief_reach: float = BRIEF_REACH,
 ) -> dict[int, Pause]:
-    """Boundary index → the pause it becomes (monotonic, one each, maximising reward − distance)."""
-    if not words or not pauses:
+    """Boundary index → the pause it becomes (monotonic, one each, maximising reward − distance);
+    `brief` gaps may become sentence ends only."""
+    if not words or not (pauses or brief):
         return {}
     boundaries = len(words) + 1
     gaps = [_gap(words, k) for k in range(boundaries)]
@@ -101,7 +108,8 @@ def match_pauses(
     nodes: list[tuple[int, Pause, int]] = []  # (boundary, pause, backpointer node)
     best = _PrefixMax(boundaries)
     pending: list[tuple[int, tuple[float, int]]] = []
-    for pause in pauses:
+    offered = sorted([(p, False) for p in pauses] + [(p, True) for p in brief], key=lambda o: o[0].start)
+    for pause, is_brief in offered:
         reward = reward_base + reward_per_second * min(pause.duration, 1.0)
         lo = max(bisect.bisect_left(lefts, pause.start - widest) - 1, 0)
         candidates = []
@@ -114,7 +122,11 @@ def match_pauses(
             further = sentence_end[k] and (
                 pause.start <= gaps[k][1] or not _nearer_further_on(pause, gaps, k, d, widest)
             )
-            reach = max(sentence_reach, max_distance) if further else max_distance
+            if is_brief and not further:
+                continue
+            reach = (
+                brief_reach if is_brief else max(sentence_reach, max_distance) if further else max_distance
+            )
             gain = reward + (sentence_bonus if further else 0.0) - d
             if d <= reach and gain > 0:
                 candidates.append((k, gain))
@@ -151,11 +163,13 @@ def snap_to_pauses(
     pauses: Sequence[Pause],
     duration: float,
     max_distance: float = 0.6,
+    brief: Sequence[Pause] = (),
 ) -> list[TimedWord]:
-    """The words with each matched boundary moved onto its pause (see the module docstring)."""
+    """The words with each matched boundary moved onto its pause (see the module docstring); `brief`
+    gaps may become sentence ends only."""
     if not words:
         return []
-    matched = match_pauses(words, pauses, max_distance)
+    matched = match_pauses(words, pauses, max_distance, brief=brief)
     starts = [w.start for w in words]
     ends = [w.end for w in words]
     fixed_start = [False] * len(words)

@@ -25,6 +25,7 @@ GPU both directions share one batch.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import signal
 import threading
@@ -78,6 +79,13 @@ SAG_SECONDS = 0.2
 # "Sentence ends that fade out").
 FADE_MARGIN_SECONDS = 0.1
 DECAY_PAUSES_MIN = 10
+# A gap between two sentences said close together (0.15-0.3 s) often stays above SPEECH for less than
+# a pause's minimum duration (the network's decay fills it), yet its probability dips as deep as a
+# sure pause's (median 0.02-0.05 on the bench's lectures; inside words the lowest 5 % of dips reach
+# only 0.2-0.4): a run of frames below BRIEF_DEPTH too short for a pause and apart from every pause
+# by BRIEF_APART_SECONDS is a brief gap, which only a sentence end may take (worker.engine.refine).
+BRIEF_DEPTH = 0.1
+BRIEF_APART_SECONDS = 0.05
 
 _networks: list[Network] = []  # loaded once; stateless (the recurrent state is passed in), shared by lanes
 _lock = threading.Lock()
@@ -107,6 +115,19 @@ class Pause:
         start = self.start if self.core_start is None else self.core_start
         end = self.end if self.core_end is None else self.core_end
         return Pause(start, end, self.level)
+
+
+@dataclass(frozen=True, slots=True)
+class Silences:
+    """What the VAD hears between words: pauses, and brief gaps too short to be pauses (`BRIEF_DEPTH`)."""
+
+    pauses: list[Pause]
+    brief: list[Pause]
+
+    @property
+    def all(self) -> list[Pause]:
+        """Pauses and brief gaps, in time order (for where the VAD hears speech)."""
+        return sorted([*self.pauses, *self.brief], key=lambda p: p.start)
 
 
 class Network:
@@ -478,6 +499,39 @@ def reliable(found: Sequence[Pause]) -> list[Pause]:
     return [p.core for p in found if p.level <= limit]
 
 
+def brief_gaps(probability: np.ndarray, found: Sequence[Pause], depth: float = BRIEF_DEPTH) -> list[Pause]:
+    """Runs of frames below `depth` that are no part of (nor within BRIEF_APART_SECONDS of) a pause
+    in `found` (see `BRIEF_DEPTH`), each with its level."""
+    starts = [p.start for p in found]
+    out = []
+    for first, last in _runs(probability < depth):
+        start, end = first * FRAME_SECONDS, last * FRAME_SECONDS
+        before = bisect.bisect_right(starts, end + BRIEF_APART_SECONDS) - 1  # the last pause starting by then
+        if before >= 0 and found[before].end >= start - BRIEF_APART_SECONDS:
+            continue
+        out.append(Pause(round(start, 3), round(end, 3), round(float(probability[first:last].mean()), 4)))
+    return out
+
+
+def find_silences(
+    samples: np.ndarray,
+    threshold: float = SPEECH,
+    min_duration: float = 0.1,
+    device: str = "cpu",
+    check: Callable[[], None] | None = None,
+    denoise: bool = False,
+) -> Silences:
+    """The pauses and brief gaps in `samples`; with `denoise`, as heard with the steady noise taken
+    out (worker.engine.denoise)."""
+    if denoise:
+        with _lock, _torch_threads(1):  # its transforms are small: more threads only spin
+            samples = denoised(samples, check)
+    forward, backward = directions(samples, device, check)
+    probability = combined(forward, backward)
+    found = pauses(probability, threshold, min_duration, heard=(forward, backward))
+    return Silences(found, brief_gaps(probability, found))
+
+
 def find_pauses(
     samples: np.ndarray,
     threshold: float = SPEECH,
@@ -486,13 +540,8 @@ def find_pauses(
     check: Callable[[], None] | None = None,
     denoise: bool = False,
 ) -> list[Pause]:
-    """The pauses in `samples`; with `denoise`, as heard with the steady noise taken out
-    (worker.engine.denoise)."""
-    if denoise:
-        with _lock, _torch_threads(1):  # its transforms are small: more threads only spin
-            samples = denoised(samples, check)
-    forward, backward = directions(samples, device, check)
-    return pauses(combined(forward, backward), threshold, min_duration, heard=(forward, backward))
+    """The pauses in `samples` (`find_silences` without the brief gaps)."""
+    return find_silences(samples, threshold, min_duration, device, check, denoise).pauses
 
 
 def speech_between(found: list[Pause], duration: float) -> tuple[tuple[float, float], ...]:
