@@ -91,10 +91,16 @@ CONDITIONS = {
         Condition("lecture_45", 45, seed=45),
         Condition("lecture_60_snr10", 60, seed=62, snr_db=10.0),
         # Never seen by any rule until 2026-12-03 (bench/README.md, "A sentence end reaching
-        # forward"); fresh_40_b has since been used to choose one (the snapping's sentence-end rule).
+        # forward"); since used to choose rules: fresh_40_b the snapping's sentence-end rule,
+        # fresh_30_snr10 the first pass checked against the rate (settle_disagreements).
         Condition("fresh_30_a", 30, seed=901),
         Condition("fresh_30_snr10", 30, seed=902, snr_db=10.0),
         Condition("fresh_40_b", 40, seed=903),
+        # Never seen by any rule until 2026-12-04 (bench/README.md, "The first pass checked
+        # against the rate"): built to judge that rule, not for tuning.
+        Condition("unseen_45", 45, seed=904),
+        Condition("unseen_30_snr10", 30, seed=905, snr_db=10.0),
+        Condition("unseen_30_reverb", 30, seed=906, reverb=True),
     ]
 }
 
