@@ -7,13 +7,14 @@ default (ENCODER_BATCH), forced on here since a CPU defaults to one window per c
 from __future__ import annotations
 
 from pathlib import Path
+from types import MethodType
 from typing import Any
 
 import numpy as np
 import pytest
 
 from tests.speech import Speech
-from worker.engine.batching import WindowEncoder, default_batch
+from worker.engine.batching import WindowEncoder, default_batch, encoder_outputs_kept
 from worker.engine.models import load_model, resolve_model
 from worker.inputs.audio import SAMPLE_RATE, load_audio
 from worker.settings import Backend, Device
@@ -70,6 +71,31 @@ def test_batched_windows_align_like_single_ones_in_fewer_encoder_calls(
     encoder.finish()
     assert _align(model, windows[0]) == alone[0]
     assert encoder.missed == 1
+
+
+def test_one_window_aligned_with_two_texts_is_encoded_once_with_the_same_result(
+    whisper_cache: Path, windows: list[Window]
+) -> None:
+    """The unsaid-word check's two passes (the text with and without a word) over the same audio."""
+    model = load_model(
+        resolve_model("base", Backend.FASTER_WHISPER, whisper_cache),
+        Backend.FASTER_WHISPER,
+        Device.CPU,
+        "int8",
+    )
+    piece, words = windows[1]
+    shorter = (piece, words[:2] + words[3:])
+    calls: list[int] = []
+    plain = model.encode
+    model.encode = MethodType(lambda _model, features: calls.append(1) or plain(features), model)
+    apart = [_align(model, (piece, words)), _align(model, shorter)]
+    assert len(calls) == 2
+    with encoder_outputs_kept(model):
+        together = [_align(model, (piece, words)), _align(model, shorter)]
+    assert len(calls) == 3  # one more: the second text found the audio encoded
+    assert together == apart
+    _align(model, shorter)
+    assert len(calls) == 4  # the block's memory is gone with it
 
 
 def test_batches_only_pay_off_on_a_gpu() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from worker.engine.anchors import place_pauses
-from worker.engine.batching import WindowEncoder, default_batch
+from worker.engine.batching import WindowEncoder, default_batch, encoder_outputs_kept
 from worker.engine.chunking import align_in_windows
 from worker.engine.evidence import Probe, probe_text
 from worker.engine.fidelity import Repairs, TimedWord, reconcile
@@ -288,12 +288,13 @@ class Aligner:
             timed = shift_words(timed, options.boundary_shift, duration)
         if options.snap_distance:
             timed = snap_to_pauses(timed, pauses, duration, options.snap_distance, brief=silences.brief)
-        if options.unsaid_check:
+        with self._encoder_outputs_kept():  # both checks align the same audio more than once
+            if options.unsaid_check:
+                still_at_start()
+                timed = mark_unsaid(self._probe_words, samples, timed, options.language)
             still_at_start()
-            timed = mark_unsaid(self._probe_words, samples, timed, options.language)
-        still_at_start()
-        log.info("probing the text against the speech")
-        probes = probe_text(self._probe_words, samples, timed, options.language)
+            log.info("probing the text against the speech")
+            probes = probe_text(self._probe_words, samples, timed, options.language)
         repairs = tally.repairs
         engine_word_count = tally.engine_words
         seconds = time.perf_counter() - started
@@ -328,6 +329,13 @@ class Aligner:
                 samples, segment, options.language, verbose=None, **options.engine
             )
         return _timed_words(result)
+
+    def _encoder_outputs_kept(self) -> contextlib.AbstractContextManager[None]:
+        """faster-whisper: the encoder's outputs reused within the block (batching.encoder_outputs_kept);
+        the openai backend encodes inside stable-ts."""
+        if self.model_name.startswith(f"{Backend.FASTER_WHISPER.value}:"):
+            return encoder_outputs_kept(self._model)
+        return contextlib.nullcontext()
 
     def _probe_words(self, samples: np.ndarray, segments: list[dict[str, Any]], language: str) -> Any:
         """stable-ts `align_words` over given segments, one result segment per given one."""

@@ -16,9 +16,10 @@ Only the faster-whisper (CTranslate2) backend is batched; the openai backend enc
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import MethodType
 from typing import Any
 
@@ -97,6 +98,37 @@ class WindowEncoder:
             self.calls += 1
             for row, f in zip(_rows(output), chunk, strict=True):
                 self._ready[_key(f)] = row
+
+
+@contextlib.contextmanager
+def encoder_outputs_kept(model: Any) -> Iterator[None]:
+    """Within the block, `model.encode` answers features it has already encoded from memory.
+
+    The unsaid-word check aligns the same laid-out audio twice (with and without each candidate)
+    and the text-match probes align each sampled window with several texts: stable-ts cuts the
+    same audio into the same chunks each time, so the encoder's output is the same too. Only for
+    outputs that own their memory (the plain encoder's; not a `WindowEncoder`'s batch rows, whose
+    plan is finished before these checks run). ~3 MB per 30 s chunk of Whisper base, for the block."""
+    had_own = "encode" in vars(model)
+    encode = model.encode
+    kept: dict[bytes, Any] = {}
+
+    def remembered(_model: Any, features: np.ndarray) -> Any:
+        key = _key(features)
+        if key not in kept:
+            kept[key] = encode(features)
+        return kept[key]
+
+    model.encode = MethodType(remembered, model)
+    try:
+        yield
+    finally:
+        if had_own:
+            model.encode = encode
+        else:
+            del model.encode
+        if kept:
+            log.debug("encoder outputs kept for %d chunk(s)", len(kept))
 
 
 def _rows(output: Any) -> list[tuple[Any, Any]]:
