@@ -258,12 +258,12 @@ def settle_disagreements(
     places = list(_disagreements(cuts, other, len(words), duration))
     if not places:
         return list(cuts)
-    options: list[
-        tuple[list[Span], list[Span]]
-    ] = []  # per place: the pieces as placed, as `other` places them
+    # per place: the pieces as `cuts` place them, and as `other` does; pieces both share are heard
+    # alike either way, so not aligned at all
+    options: list[tuple[list[Span], list[Span]]] = []
     for first, last, mine, theirs in places:
         now, then = _pieces(mine, first, last), _pieces(theirs, first, last)
-        options.append(([s for s in now if s not in then], [s for s in then if s not in now]))  # alike: skip
+        options.append(([s for s in now if s not in then], [s for s in then if s not in now]))
     aligned = iter(align([span for pair in options for spans in pair for span in spans]))
     out, settled = list(cuts), 0
     for (first, last, mine, theirs), (now, then) in zip(places, options, strict=True):
@@ -279,8 +279,7 @@ def settle_disagreements(
             first[1].end,
             last[1].start,
         )
-    if places:
-        log.info(
-            "the first pass moved pauses in %d places: %d settled by the speaking rate", len(places), settled
-        )
+    log.info(
+        "the first pass moved pauses in %d places: %d settled by the speaking rate", len(places), settled
+    )
     return out

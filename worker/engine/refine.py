@@ -17,6 +17,8 @@ and each pause is matched to the word boundary it belongs to:
   pause that starts after the next word has started, nearer to a boundary further on, is that
   boundary's (with the reach and the bonus, a sentence end took the pause of a clause end three
   words on, crushing those words: bench/README.md, "A sentence end reaching forward");
+- a brief gap (a dip as deep as a pause but too short for one: two sentences said close together)
+  is offered to sentence ends only, within `BRIEF_REACH`;
 - a matched boundary becomes the pause: the word before ends where the pause starts, the word after
   starts where it ends; the words in between keep the engine's inner boundaries, clamped between
   the new outer ones, with a minimum word duration.
@@ -40,7 +42,7 @@ SENTENCE_REACH = 1.5  # seconds a sentence end may be moved to a pause (other bo
 SENTENCE_BONUS = 1.0
 # A brief gap (worker.engine.vad.BRIEF_DEPTH: a dip too short for a pause) is offered to sentence ends
 # only, within this many seconds: at 10 dB and at 40-60 min the engine runs a sentence's last word
-# 0.5-1 s late across such gaps (bench/README.md, "Brief gaps between sentences").
+# 0.5-1 s late across such gaps (bench/README.md, "… brief gaps between sentences").
 BRIEF_REACH = 1.0
 
 
@@ -122,11 +124,12 @@ def match_pauses(
             further = sentence_end[k] and (
                 pause.start <= gaps[k][1] or not _nearer_further_on(pause, gaps, k, d, widest)
             )
-            if is_brief and not further:
-                continue
-            reach = (
-                brief_reach if is_brief else max(sentence_reach, max_distance) if further else max_distance
-            )
+            if is_brief:  # a stop inside a word dips as briefly: only a sentence end may take one
+                if not further:
+                    continue
+                reach = brief_reach
+            else:
+                reach = max(sentence_reach, max_distance) if further else max_distance
             gain = reward + (sentence_bonus if further else 0.0) - d
             if d <= reach and gain > 0:
                 candidates.append((k, gain))
