@@ -40,15 +40,20 @@ def windows(hebrew_lecture: Speech) -> list[Window]:
     return out
 
 
-def test_batched_windows_align_like_single_ones_in_fewer_encoder_calls(
-    whisper_cache: Path, windows: list[Window]
-) -> None:
-    model = load_model(
+@pytest.fixture
+def model(whisper_cache: Path) -> Any:
+    """Whisper base on the CPU, loaded per test: each test wraps its `encode` its own way."""
+    return load_model(
         resolve_model("base", Backend.FASTER_WHISPER, whisper_cache),
         Backend.FASTER_WHISPER,
         Device.CPU,
         "int8",
     )
+
+
+def test_batched_windows_align_like_single_ones_in_fewer_encoder_calls(
+    model: Any, windows: list[Window]
+) -> None:
     alone = [_align(model, w) for w in windows]
 
     encoder = WindowEncoder(model, batch=3)
@@ -74,15 +79,9 @@ def test_batched_windows_align_like_single_ones_in_fewer_encoder_calls(
 
 
 def test_one_window_aligned_with_two_texts_is_encoded_once_with_the_same_result(
-    whisper_cache: Path, windows: list[Window]
+    model: Any, windows: list[Window]
 ) -> None:
     """The unsaid-word check's two passes (the text with and without a word) over the same audio."""
-    model = load_model(
-        resolve_model("base", Backend.FASTER_WHISPER, whisper_cache),
-        Backend.FASTER_WHISPER,
-        Device.CPU,
-        "int8",
-    )
     piece, words = windows[1]
     shorter = (piece, words[:2] + words[3:])
     calls: list[int] = []
