@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from worker.engine.fidelity import TimedWord
 from worker.engine.recheck import (
     EDGE_SPEECH_SECONDS,
+    MAX_PLACE_SECONDS,
     Span,
     SpanAligner,
     candidate_boundaries,
@@ -299,4 +300,16 @@ def test_placements_heard_alike_keep_the_first_pass_and_agreeing_ones_align_noth
     assert settle_disagreements(words, pulled, rate, duration, deaf) == pulled
     calls: list[int] = []
     assert settle_disagreements(words, rate, list(rate), duration, hearing(truth, calls)) == rate
+    assert calls == []
+
+
+def test_a_disagreement_too_long_to_settle_keeps_the_first_pass_without_aligning() -> None:
+    """The rate alone lost the text for longer than MAX_PLACE_SECONDS (real speech with fillers):
+    checking would align all of it twice more, and there the first pass is the one to trust."""
+    words, truth, middles = lecture(12)  # 12 sentences of 4.2 s: 55 s between the shared pauses
+    assert middles[-2] - middles[0] > MAX_PLACE_SECONDS
+    rate = placed(middles, [(p, N * (p + 1)) for p in range(11)])
+    pulled = [rate[0], (3 * N, rate[1][1]), rate[-1]]
+    calls: list[int] = []
+    assert settle_disagreements(words, pulled, rate, truth[-1].end + 0.5, hearing(truth, calls)) == pulled
     assert calls == []

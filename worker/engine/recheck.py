@@ -52,6 +52,10 @@ MOVE_WORDS = 30  # ... at most this many words away
 # Speech heard between a window's edge word and its cut beyond this: the cut may be words off. Fillers
 # before a pause are shorter; on the bench's lectures 2 % of cuts reach it (bench/README.md).
 EDGE_SPEECH_SECONDS = 0.6
+# A disagreement longer than this is not settled: there the rate alone has lost the text (real speech
+# with fillers and no punctuation: the whole 74 s of en_mfa_concatenated is one), and checking it
+# would align that much audio twice more. On the synthetic lectures the longest is 20 s.
+MAX_PLACE_SECONDS = 30.0
 
 # (first word, end word, start s, end s) of a window
 Span = tuple[int, int, float, float]
@@ -255,7 +259,13 @@ def settle_disagreements(
 ) -> list[Cut]:
     """`cuts`, with `other`'s (the anchoring from the rate alone) wherever the two differ and the
     model hears `other`'s pieces better (see the module docstring). One `align` call for all."""
-    places = list(_disagreements(cuts, other, len(words), duration))
+    found = list(_disagreements(cuts, other, len(words), duration))
+    places = [p for p in found if p[1][1].start - p[0][1].end <= MAX_PLACE_SECONDS]
+    if len(places) < len(found):
+        log.info(
+            "%d place(s) where the rate alone has lost the text left to the first pass",
+            len(found) - len(places),
+        )
     if not places:
         return list(cuts)
     # per place: the pieces as `cuts` place them, and as `other` does; pieces both share are heard
