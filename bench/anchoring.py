@@ -28,7 +28,7 @@ from worker.engine.anchors import place_pauses
 from worker.engine.chunking import doubtful_stretches
 from worker.engine.fidelity import TimedWord, reconcile
 from worker.engine.first_pass import PIECE_SECONDS, heard_in_pieces, trusted_evidence
-from worker.engine.vad import Pause, find_pauses, reliable
+from worker.engine.vad import Pause, find_silences, reliable
 from worker.inputs.audio import SAMPLE_RATE
 from worker.inputs.text import split_words
 
@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     print("| " + " | ".join(head) + " |\n" + "|---" * len(head) + "|")
     for name in args.sets.split(","):
         clip = load_set(name, CACHE).clips[0]
-        pauses = find_pauses(clip.audio, denoise=AlignmentOptions().vad_denoise)  # as the worker hears
+        heard = find_silences(clip.audio, denoise=AlignmentOptions().vad_denoise)  # as the worker hears
+        pauses = heard.pauses
         sure = len(reliable(pauses))
         if args.all_pauses:  # levels dropped: every pause counts as sure, edges as found
             pauses = [Pause(p.start, p.end) for p in pauses]

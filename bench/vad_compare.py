@@ -2,8 +2,8 @@
 
 Loads `worker/engine/vad.py` as it was at git revision REV beside today's, runs both on every clip
 of the sets, and prints per clip the largest difference in a frame's speech probability, whether
-the pauses (each revision's own, as its `find_pauses` makes them) are identical as the alignment
-reads them (every pause's span, and which pauses are sure with their sure cores; a pause's level
+the pauses (each revision's own, as its VAD makes them) are identical as the alignment reads
+them (every pause's span, and which pauses are sure with their sure cores; a pause's level
 only decides whether it is sure, and its largest change is printed), and each version's wall and
 CPU seconds. The pauses are the VAD's only output: identical pauses mean identical alignments,
 verdicts and accuracy figures, so a speed-up that passes here needs no re-run of `bench`. Both
@@ -60,7 +60,7 @@ def _read(module: ModuleType, found: list[Any]) -> tuple[list[tuple[Any, ...]], 
 
 
 def _heard(module: ModuleType, audio: np.ndarray) -> tuple[np.ndarray, list[Any]]:
-    """The speech probability and the pauses as that revision's `find_pauses` makes them, one VAD run."""
+    """The speech probability and the pauses as that revision's VAD makes them, one VAD run."""
     if hasattr(module, "directions"):  # since b3b3aa0 the pauses' edges read both passes
         forward, backward = module.directions(audio)
         probability = module.combined(forward, backward)

@@ -1,6 +1,6 @@
 """Pause edges against the truth, the VAD alone: `uv run python -m bench.vad_edges --sets lecture_30_snr10`.
 
-For each clip of the sets, the pauses `find_pauses` finds on the audio as it is and with the steady
+For each clip of the sets, the pauses `find_silences` finds on the audio as it is and with the steady
 noise taken out (`worker.engine.denoise`), scored against the word-level truth: the true gaps are
 the silences of ≥ 0.1 s between two words; a pause "inside speech" overlaps no gap; for each gap
 some pause overlaps, its start against the end of the word before (a start more than 200 ms early
@@ -17,7 +17,7 @@ import itertools
 import numpy as np
 
 from bench.datasets import REPO, load_set
-from worker.engine.vad import Pause, find_pauses
+from worker.engine.vad import Pause, find_silences
 
 CACHE = REPO / "bench" / "results" / "cache"
 MIN_GAP = 0.1
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         for index, clip in enumerate(load_set(name, CACHE).clips):
             words = [(w.start, w.end) for w in clip.words]
             for label, denoise in (("as it is", False), ("noise taken out", True)):
-                cells = scored(find_pauses(clip.audio, denoise=denoise), words)
+                cells = scored(find_silences(clip.audio, denoise=denoise).pauses, words)
                 print(f"| {name}[{index}] | {label} | " + " | ".join(cells) + " |")
     return 0
 

@@ -11,7 +11,7 @@ from bench.lecture import pink_noise
 from tests.speech import spoken_alone
 from worker.engine.alignment import AlignmentOptions
 from worker.engine.denoise import BLOCK_SECONDS, WINDOW, denoised
-from worker.engine.vad import SAMPLE_RATE, find_pauses
+from worker.engine.vad import SAMPLE_RATE, find_silences
 from worker.settings import Settings
 
 SENTENCES = [
@@ -118,10 +118,10 @@ def test_any_length_works_also_a_sliver_past_a_noise_block(past_a_block: int) ->
 def test_the_vad_hears_fewer_pauses_inside_speech_and_every_real_one(sentences: list[np.ndarray]) -> None:
     """In 10 dB noise Silero hears dips of speech as pauses; with the noise taken out, fewer."""
     continuous = _noisy(_lecture(sentences, 0.0, 60)[0], 10)
-    raw, clean = find_pauses(continuous), find_pauses(continuous, denoise=True)
+    raw, clean = find_silences(continuous).pauses, find_silences(continuous, denoise=True).pauses
     assert len(clean) < 0.8 * len(raw), (len(raw), len(clean))
     gapped, gaps = _lecture(sentences, 1.0, 60)
-    found = find_pauses(_noisy(gapped, 10), denoise=True)
+    found = find_silences(_noisy(gapped, 10), denoise=True).pauses
     for start, end in gaps[:-1]:
         assert any(abs(p.start - start) < 0.15 and abs(p.end - end) < 0.15 for p in found), (start, found)
 

@@ -330,12 +330,14 @@ class Aligner:
             )
         return _timed_words(result)
 
+    @property
+    def _on_faster_whisper(self) -> bool:
+        return self.model_name.startswith(f"{Backend.FASTER_WHISPER.value}:")
+
     def _encoder_outputs_kept(self) -> contextlib.AbstractContextManager[None]:
         """faster-whisper: the encoder's outputs reused within the block (batching.encoder_outputs_kept);
         the openai backend encodes inside stable-ts."""
-        if self.model_name.startswith(f"{Backend.FASTER_WHISPER.value}:"):
-            return encoder_outputs_kept(self._model)
-        return contextlib.nullcontext()
+        return encoder_outputs_kept(self._model) if self._on_faster_whisper else contextlib.nullcontext()
 
     def _probe_words(self, samples: np.ndarray, segments: list[dict[str, Any]], language: str) -> Any:
         """stable-ts `align_words` over given segments, one result segment per given one."""
@@ -352,7 +354,7 @@ class Aligner:
         """The first pass: where the whole text falls, roughly (stable-ts `align()`, fast_mode; on
         faster-whisper in shorter chunks, worker.engine.first_pass.hear; the openai backend pads every
         chunk to 30 s, so shorter ones would not save it anything)."""
-        if not self.model_name.startswith(f"{Backend.FASTER_WHISPER.value}:"):
+        if not self._on_faster_whisper:
             quick = dataclasses.replace(options, engine={**options.engine, "fast_mode": True})
             return self.engine_words(samples, words, quick, progress)
         with _quiet_engine():

@@ -54,6 +54,10 @@ BEAM = 10.0  # states costlier than the best by more than this are dropped ...
 MAX_STATES = 150  # ... and at most this many boundaries are kept per pause (the cheapest)
 
 
+# A pause placed at a word boundary: (boundary, pause)
+Cut = tuple[int, Pause]
+
+
 @dataclass
 class Anchoring:
     """Placed pauses and what the programme thought of each stretch between them."""
@@ -63,6 +67,16 @@ class Anchoring:
     # of its speech to the text's length at the chosen rate level)
     stretches: list[tuple[int, int, float, float, float]] = field(default_factory=list)
     cells: int = 0  # candidate cells evaluated (cost measure)
+
+
+def boundary_points(cuts: Sequence[Cut]) -> list[tuple[int, float, float]]:
+    """(boundary, its pauses' start, their end) per boundary that `cuts` place pauses at, in order:
+    several pauses at one boundary (sound the text does not hold between them: a music intro, a
+    filler) act as one pause from the first one's start to the last one's end."""
+    at: dict[int, list[Pause]] = {}
+    for k, pause in cuts:
+        at.setdefault(k, []).append(pause)
+    return [(k, min(p.start for p in ps), max(p.end for p in ps)) for k, ps in sorted(at.items())]
 
 
 def units(word: str) -> int:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from worker.engine.anchors import Anchoring, place_pauses
+from worker.engine.anchors import Anchoring, Cut, boundary_points, place_pauses
 from worker.engine.fidelity import TimedWord
 from worker.engine.first_pass import trusted_evidence
 from worker.engine.recheck import Span, recheck_cuts, recheck_edges, settle_disagreements
@@ -44,22 +44,15 @@ SAMPLE_RATE = 16_000
 PieceAligner = Callable[[Sequence[tuple[np.ndarray, list[str]]]], list[list[TimedWord]]]
 
 
-def windows(
-    cuts: Sequence[tuple[int, Pause]], words: int, duration: float, window: float = 28.0
-) -> list[Span]:
-    """(first word, end word, start s, end s) of each window: anchored pieces merged up to `window` s.
-
-    Several pauses placed at one boundary (with sound between them that the text does not hold: a
-    music intro, a filler) act as one pause from the first one's start to the last one's end."""
+def windows(cuts: Sequence[Cut], words: int, duration: float, window: float = 28.0) -> list[Span]:
+    """(first word, end word, start s, end s) of each window: anchored pieces merged up to `window` s
+    (several pauses at one boundary act as one: `anchors.boundary_points`)."""
     # piece i runs from the end of the pauses at one boundary to the start of those at the next
-    at: dict[int, list[Pause]] = {0: [], words: []}
-    for k, p in cuts:
-        at.setdefault(k, []).append(p)
-    points: list[tuple[int, float, float]] = []  # (boundary, pauses' start, pauses' end)
-    for k in sorted(at):
-        group = sorted(at[k], key=lambda p: p.start)
-        edge = 0.0 if k == 0 else duration
-        points.append((k, group[0].start, group[-1].end) if group else (k, edge, edge))
+    points = boundary_points(cuts)
+    if not points or points[0][0] != 0:
+        points.insert(0, (0, 0.0, 0.0))
+    if points[-1][0] != words:
+        points.append((words, duration, duration))
     out = []
     i = 0
     while i < len(points) - 1:
@@ -102,18 +95,16 @@ def align_in_windows(
         ]  # views into `samples`, not copies
         return align_pieces(pieces)
 
-    if first_pass and rate_only is None:
+    if rate_only is None:
         rate_only = place_pauses(words, pauses, duration, anchor_pause)
-    evidence = (
-        trusted_evidence(words, first_pass, pauses, duration, anchor_pause, rate_only=rate_only)
-        if first_pass
-        else None
-    )
-    anchoring = place_pauses(words, pauses, duration, anchor_pause, evidence=evidence)
+    anchoring, cuts = rate_only, rate_only.cuts
+    if first_pass:
+        evidence = trusted_evidence(words, first_pass, pauses, duration, anchor_pause, rate_only=rate_only)
+        anchoring = place_pauses(words, pauses, duration, anchor_pause, evidence=evidence)
+        cuts = anchoring.cuts
+        if duration > window:  # in one window the cuts are unused
+            cuts = settle_disagreements(words, cuts, rate_only.cuts, duration, align_spans)
     doubts = doubtful_stretches(anchoring)
-    cuts = anchoring.cuts
-    if evidence is not None and rate_only is not None and duration > window:  # one window: cuts unused
-        cuts = settle_disagreements(words, cuts, rate_only.cuts, duration, align_spans)
     spans = windows(cuts, len(words), duration, window)
     if len(spans) <= 1:
         return (list(first_pass) if first_pass else align_pieces([(samples, words)])[0]), doubts

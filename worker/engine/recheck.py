@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-from worker.engine.anchors import boundary_cost
+from worker.engine.anchors import Cut, boundary_cost, boundary_points
 from worker.engine.fidelity import TimedWord
 from worker.engine.vad import Pause
 
@@ -225,19 +225,10 @@ def recheck_edges(
     return moved
 
 
-# A pause placed at a word boundary: (boundary, pause), as the anchoring gives them
-Cut = tuple[int, Pause]
-
-
 def _pieces(cuts: Sequence[Cut], first: Cut, last: Cut) -> list[Span]:
-    """The spans from pause to pause from `first` over `cuts` to `last` (several pauses at one
-    boundary act as one, as in the windows); wordless ones left out: nothing in them to hear."""
-    at: dict[int, list[Pause]] = {}
-    for k, pause in (first, *cuts, last):
-        at.setdefault(k, []).append(pause)
-    edges = [(k, min(p.start for p in ps), max(p.end for p in ps)) for k, ps in sorted(at.items())]
-    pairs = itertools.pairwise(edges)
-    return [(k, k_next, end, start) for (k, _, end), (k_next, start, _) in pairs if k < k_next]
+    """The spans from pause to pause from `first` over `cuts` to `last`, as the windows group them."""
+    pairs = itertools.pairwise(boundary_points([first, *cuts, last]))
+    return [(k, k_next, end, start) for (k, _, end), (k_next, start, _) in pairs]
 
 
 def _disagreements(

@@ -532,18 +532,6 @@ def find_silences(
     return Silences(found, brief_gaps(probability, found))
 
 
-def find_pauses(
-    samples: np.ndarray,
-    threshold: float = SPEECH,
-    min_duration: float = 0.1,
-    device: str = "cpu",
-    check: Callable[[], None] | None = None,
-    denoise: bool = False,
-) -> list[Pause]:
-    """The pauses in `samples` (`find_silences` without the brief gaps)."""
-    return find_silences(samples, threshold, min_duration, device, check, denoise).pauses
-
-
 def speech_between(found: list[Pause], duration: float) -> tuple[tuple[float, float], ...]:
     """The complement of `found` pauses inside [0, duration]: where the VAD hears speech."""
     spans, cursor = [], 0.0
